@@ -1,0 +1,60 @@
+"""Wire responses → the result shapes the catalog's output schemas promise.
+
+Shared by the client (which produces them), the server (which returns them) and the catalog
+tests (which check every spec example against the output schemas through these functions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+FILE_PROPERTY_HEADERS = {
+    "content-length": ("contentLength", int),
+    "content-type": ("contentType", str),
+    "ocp-creation-time": ("creationTime", str),
+    "last-modified": ("lastModified", str),
+    "ocp-batch-file-isdirectory": ("isDirectory", lambda v: str(v).lower() == "true"),
+    "ocp-batch-file-url": ("url", str),
+    "ocp-batch-file-mode": ("fileMode", str),
+}
+# Response headers worth reporting for calls that return no body (creates, 202/204 actions).
+REPORTED_HEADERS = {
+    "etag": "eTag",
+    "last-modified": "lastModified",
+    "dataserviceid": "dataServiceId",
+    "location": "location",
+    "request-id": "requestId",
+}
+
+
+def strip_odata(body: Any) -> Any:
+    """Drop OData bookkeeping keys (`odata.metadata`, `odata.nextLink`, ...) at the top level."""
+    if isinstance(body, dict):
+        return {k: v for k, v in body.items() if not k.startswith("odata.")}
+    return body
+
+
+def file_properties(headers: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for header, (name, convert) in FILE_PROPERTY_HEADERS.items():
+        if header in lowered:
+            out[name] = convert(lowered[header])
+    return out
+
+
+def reported_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return {name: lowered[h] for h, name in REPORTED_HEADERS.items() if h in lowered}
+
+
+def list_result(
+    items: list[Any], continuation: str | None = None, summary: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"items": items}
+    if summary:
+        out["summary"] = dict(summary)
+    if continuation:
+        out["continuation"] = continuation
+    return out

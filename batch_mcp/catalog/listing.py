@@ -1,0 +1,33 @@
+"""What `tools/list` carries for a catalog tool, and what that costs.
+
+The server builds its MCP `Tool` objects from `tool_listing`, and the budget tests and
+`bench/catalog_size.py` measure the same dictionaries, so the figures are those of the wire.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from batch_mcp.catalog.model import ToolDef
+
+
+def tool_listing(tool: ToolDef) -> dict[str, Any]:
+    listing: dict[str, Any] = {
+        "name": tool.name,
+        "title": tool.title,
+        "description": tool.description,
+        "inputSchema": tool.input_schema,
+        "annotations": dict(tool.annotations),
+    }
+    if tool.output_schema is not None:
+        listing["outputSchema"] = tool.output_schema
+    return listing
+
+
+def minified(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def tool_bytes(tool: ToolDef) -> int:
+    return len(minified(tool_listing(tool)).encode())

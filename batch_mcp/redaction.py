@@ -1,0 +1,67 @@
+"""One place that knows what a secret looks like, so nothing echoes one.
+
+Used for tool arguments in errors and the audit log, for log records, and for text that came
+back from Batch. Field names are matched case-insensitively; SAS signatures are scrubbed from
+any URL-like string; known secret values (the account key, a bearer token) can be registered so
+that they are masked wherever they appear.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+SECRET_FIELDS = frozenset(
+    {
+        "password",
+        "accountkey",
+        "saskey",
+        "protectedsettings",
+        "sshprivatekey",
+        "data",
+        "access_key",
+        "token",
+        "authorization",
+        "secret",
+        "client_secret",
+    }
+)
+MASK = "***"
+_SAS_SIGNATURE = re.compile(r"(?i)([?&]sig=)[^&\s\"']+")
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*")
+_SHARED_KEY = re.compile(r"(?i)(sharedkey\s+[^:\s]+:)[A-Za-z0-9+/=]+")
+
+_known_values: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask this exact value (an account key, a token) in every later redaction."""
+    if value and len(value) >= 8:
+        _known_values.add(value)
+
+
+def is_secret_field(name: str) -> bool:
+    return name.lower() in SECRET_FIELDS
+
+
+def redact_text(text: str) -> str:
+    for value in _known_values:
+        if value in text:
+            text = text.replace(value, MASK)
+    text = _SAS_SIGNATURE.sub(lambda m: m.group(1) + MASK, text)
+    text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
+    return _SHARED_KEY.sub(lambda m: m.group(1) + MASK, text)
+
+
+def redact(value: Any) -> Any:
+    """A copy of a JSON-like value with secret fields masked and secrets scrubbed from strings."""
+    if isinstance(value, dict):
+        return {
+            k: (MASK if isinstance(k, str) and is_secret_field(k) and v not in (None, "") else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
