@@ -1,0 +1,185 @@
+"""The MCP server: the SDK's low-level `Server` with our handlers, for both protocol eras.
+
+The backend (a Batch client, and the embedded emulator when no endpoint is configured) lives in
+the server's lifespan, entered once per process by stdio, by the HTTP session manager, or by an
+in-memory client. `tools/list` needs no backend, so it is answered from the catalog alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import mcp_types as types
+from mcp.server import Server
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.context import ServerRequestContext
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from batch_mcp import __version__
+from batch_mcp.catalog import Catalog
+from batch_mcp.catalog.listing import tool_listing
+from batch_mcp.server.resources import resource_handlers
+from batch_mcp.server.selection import Selection
+from batch_mcp.server.server_tools import ServerTool
+from batch_mcp.settings import Settings
+
+if TYPE_CHECKING:  # the backend, engine and client load in the lifespan, after tools/list can answer
+    from batch_mcp.server.backend import Backend
+    from batch_mcp.server.engine import Engine
+    from batch_mcp.server.events import Events
+
+logger = logging.getLogger(__name__)
+Answer = Literal["accept", "decline", "cannot"]
+
+NAME = "batch-mcp"
+CONFIRM_KEY = "confirm"
+CONFIRM_STATE = "batch-mcp/confirm/v1"  # sealed and bound to the exact call by RequestStateBoundary
+CONFIRM_TTL_SECONDS = 300.0
+CONFIRM_SCHEMA = {
+    "type": "object",
+    "properties": {"confirm": {"type": "boolean", "title": "Go ahead", "description": "Yes, do it"}},
+    "required": ["confirm"],
+}
+INSTRUCTIONS = (
+    "Azure Batch tools. Ids come from the *_list tools. Destructive calls ask the user to confirm; scale tools "
+    "take dry_run. Tools not listed here: batch_tools, then batch_call. Collapsed schema stubs: batch_schema."
+)
+
+
+class NeedsInput(Exception):
+    """Ask the user through an InputRequiredResult (2026-07-28 clients)."""
+
+    def __init__(self, question: str) -> None:
+        super().__init__(question)
+        self.question = question
+
+
+@dataclass
+class Runtime:
+    """What the lifespan yields: the engine, bound to a live backend, and the event watchers."""
+
+    engine: Engine
+    backend: Backend
+    events: Events
+
+
+@dataclass
+class RuntimeRef:
+    """Where code outside MCP handlers (the HTTP file routes) finds the live runtime."""
+
+    runtime: Runtime | None = None
+
+
+def _can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
+    capability = types.ClientCapabilities(elicitation=types.ElicitationCapability())
+    return ctx.session.check_client_capability(capability)
+
+
+def _asker(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Callable[[str], Any]:
+    modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+    async def ask(question: str) -> Answer:
+        if modern:
+            response = (params.input_responses or {}).get(CONFIRM_KEY)
+            if isinstance(response, types.ElicitResult) and params.request_state == CONFIRM_STATE:
+                return _answer(response)
+            if not _can_elicit(ctx):
+                return "cannot"
+            raise NeedsInput(question)
+        if not _can_elicit(ctx):
+            return "cannot"
+        result = await ctx.session.elicit_form(question, CONFIRM_SCHEMA, related_request_id=ctx.request_id)
+        return _answer(result)
+
+    return ask
+
+
+def _answer(result: types.ElicitResult) -> Answer:
+    if result.action == "accept" and (result.content or {}).get("confirm") is True:
+        return "accept"
+    return "decline"
+
+
+def _principal() -> str | None:
+    token = get_access_token()
+    if token is None:
+        return None
+    return f"{token.client_id}:{token.subject}" if token.subject else token.client_id
+
+
+def build_server(
+    settings: Settings,
+    catalog: Catalog,
+    selection: Selection,
+    server_tools: dict[str, ServerTool],
+    *,
+    no_confirm: bool = False,
+    runtime_ref: RuntimeRef | None = None,
+) -> Server[Runtime]:
+    """An MCP server for one catalog and tool selection; the backend opens in its lifespan."""
+    tools = {**catalog.tools, **server_tools}
+    listing = types.ListToolsResult(
+        tools=[types.Tool.model_validate(tool_listing(tools[name])) for name in selection.listed]
+    )
+    schemas = {name: tools[name].input_schema for name in selection.listed}
+    ref = runtime_ref or RuntimeRef()
+
+    @asynccontextmanager
+    async def lifespan(_: Server[Runtime]) -> AsyncIterator[Runtime]:
+        from batch_mcp.server.backend import open_backend
+
+        async with open_backend(settings, catalog, selection, server_tools, no_confirm=no_confirm) as runtime:
+            ref.runtime = runtime
+            try:
+                yield runtime
+            finally:
+                ref.runtime = None
+
+    async def list_tools(
+        ctx: ServerRequestContext[Runtime, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return listing
+
+    async def call_tool(
+        ctx: ServerRequestContext[Runtime, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        from batch_mcp.server.engine import CallContext, UnknownTool
+
+        runtime = ctx.lifespan_context
+        call_ctx = CallContext(
+            engine=runtime.engine,
+            asker=_asker(ctx, params),
+            principal=_principal(),
+            progress=ctx.session.report_progress,
+        )
+        try:
+            return await runtime.engine.call(params.name, params.arguments, call_ctx)
+        except UnknownTool:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}") from None
+        except NeedsInput as ask:
+            request = types.ElicitRequest(
+                params=types.ElicitRequestFormParams(message=ask.question, requested_schema=CONFIRM_SCHEMA)
+            )
+            return types.InputRequiredResult(input_requests={CONFIRM_KEY: request}, request_state=CONFIRM_STATE)
+
+    server: Server[Runtime] = Server(
+        NAME,
+        version=__version__,
+        title="Azure Batch",
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        get_tool_input_schema=schemas.get,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        **resource_handlers(),
+    )
+    server.middleware.append(
+        RequestStateBoundary(RequestStateSecurity.ephemeral(ttl=CONFIRM_TTL_SECONDS), default_audience=NAME)
+    )
+    return server

@@ -1,0 +1,63 @@
+"""Append-only audit log of every call that could change something (JSON lines).
+
+One line per non-read call: time, tool, arguments with secrets masked, outcome (ok, error,
+invalid, refused, declined, dry_run), Batch request-id, and the HTTP principal when there is one.
+Lines are written with a single O_APPEND write each, so concurrent writers never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from batch_mcp.redaction import redact
+
+logger = logging.getLogger(__name__)
+
+
+class AuditLog:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._warned = False
+
+    def record(
+        self,
+        *,
+        tool: str,
+        arguments: Mapping[str, Any],
+        outcome: str,
+        request_id: str | None = None,
+        principal: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        if self.path is None:
+            return
+        entry: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "tool": tool,
+            "arguments": redact(dict(arguments)),
+            "outcome": outcome,
+        }
+        if request_id:
+            entry["requestId"] = request_id
+        if principal:
+            entry["principal"] = principal
+        if detail:
+            entry["detail"] = redact(detail[:500])
+        line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as exc:  # an unwritable log must not break the call, but must be noticed
+            if not self._warned:
+                logger.error("audit log %s is not writable: %s", self.path, exc)
+                self._warned = True

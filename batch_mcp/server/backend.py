@@ -1,0 +1,90 @@
+"""Opening the Batch backend: a real account, or the embedded emulator when none is configured."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from batch_mcp.batch import BatchClient, connect
+from batch_mcp.catalog import Catalog
+from batch_mcp.redaction import register_secret
+from batch_mcp.server.audit import AuditLog
+from batch_mcp.server.engine import Engine
+from batch_mcp.server.events import Events
+from batch_mcp.server.guardrails import Guardrails
+from batch_mcp.server.impact import Lookups
+from batch_mcp.server.selection import Selection
+from batch_mcp.server.server_tools import ServerTool
+from batch_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from batch_mcp.server.app import Runtime
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Backend:
+    endpoint: str
+    kind: str  # "emulator" | "azure"
+    client: BatchClient
+
+
+@asynccontextmanager
+async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Backend]:
+    """A connected client; starts the embedded emulator first when no endpoint is set."""
+    async with AsyncExitStack() as stack:
+        if settings.uses_emulator:
+            from batch_mcp.emulator import EmbeddedEmulator, EmulatorConfig  # imported only when used
+
+            data_dir: Path | str = settings.emulator_data_dir
+            config = EmulatorConfig(data_dir=":memory:" if str(data_dir) == ":memory:" else data_dir, seed_pool=True)
+            if settings.emulator_transition_delay is not None:
+                config.transition_delay = settings.emulator_transition_delay
+            emulator = await stack.enter_async_context(EmbeddedEmulator(config))
+            endpoint, kind = emulator.url, "emulator"
+            client = connect(catalog, endpoint, auth_kind="none")
+        else:
+            key = settings.access_key.get_secret_value() if settings.access_key else None
+            register_secret(key)
+            endpoint, kind = str(settings.endpoint), "azure"
+            client = connect(
+                catalog,
+                endpoint,
+                account=settings.account,
+                key=key,
+                auth_kind=settings.auth,
+                credential=settings.credential,
+            )
+        await stack.enter_async_context(client)
+        yield Backend(endpoint=endpoint, kind=kind, client=client)
+
+
+@asynccontextmanager
+async def open_backend(
+    settings: Settings, catalog: Catalog, selection: Selection, server_tools: dict[str, ServerTool], *, no_confirm: bool
+) -> AsyncIterator[Runtime]:
+    from batch_mcp.server.app import Runtime
+
+    async with open_client(settings, catalog) as backend:
+        guardrails = Guardrails(
+            lookups=Lookups(backend.client, catalog),
+            selection=selection,
+            max_nodes=settings.max_nodes,
+            no_confirm=no_confirm,
+            read_only=settings.read_only,
+        )
+        engine = Engine(
+            catalog=catalog,
+            client=backend.client,
+            guardrails=guardrails,
+            audit=AuditLog(settings.audit_log),
+            server_tools=server_tools,
+            page_size=settings.page_size,
+        )
+        async with Events(backend.client, catalog) as events:
+            yield Runtime(engine=engine, backend=backend, events=events)

@@ -1,0 +1,36 @@
+"""The one-screen start-up banner, on stderr (stdout belongs to JSON-RPC on stdio)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from batch_mcp import __version__
+
+if TYPE_CHECKING:
+    from batch_mcp.server import Assembly
+    from batch_mcp.server.transports import HttpPlan
+
+
+def banner(parts: Assembly, *, no_confirm: bool, http_plan: HttpPlan | None = None) -> str:
+    s = parts.settings
+    backend = (
+        f"local emulator (state in {s.emulator_data_dir})"
+        if s.uses_emulator
+        else f"{s.endpoint} ({'Shared Key' if s.access_key else 'Microsoft Entra ID'} auth)"
+    )
+    listed, enabled = len(parts.selection.listed), len(parts.selection.enabled)
+    lines = [
+        f"batch-mcp {__version__} · Azure Batch api-version {parts.catalog.api_version}",
+        f"backend:    {backend}",
+        f"tools:      {listed} listed, {enabled} enabled (toolsets: {','.join(s.tools or s.toolsets)})"
+        + (" · READ-ONLY" if s.read_only else ""),
+        f"guardrails: confirmation {'OFF (--no-confirm)' if no_confirm else 'on'} · max nodes "
+        f"{s.max_nodes if s.max_nodes is not None else 'unlimited'} · audit log {s.audit_log or 'off'}",
+    ]
+    if http_plan is None:
+        lines.append("transport:  stdio (point your MCP client's command at `batch-mcp`)")
+    else:
+        lines.append(f"transport:  http://{s.host}:{s.port}/mcp · header 'Authorization: Bearer <token>'")
+        if http_plan.generated:
+            lines.append(f"token:      {http_plan.token}   (generated for this run; shown once)")
+    return "\n".join(lines)

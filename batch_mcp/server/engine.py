@@ -1,0 +1,262 @@
+"""Running one tool call, the same way for MCP clients and `batch-mcp call`:
+
+    look up → validate against the full schema → guardrails → execute → render → audit
+
+Bad input never reaches Batch; Batch errors come back as readable tool errors; every call that
+could change something is audited, whatever its outcome. How the user is asked for confirmation
+is the caller's business (`Asker`): elicitation, `InputRequiredResult`, or a terminal prompt.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import mcp_types as types
+
+from batch_mcp.batch.errors import BatchError
+from batch_mcp.catalog import Catalog, ToolDef
+from batch_mcp.catalog.validation import make_validator, validation_errors
+from batch_mcp.server import render
+from batch_mcp.server.audit import AuditLog
+from batch_mcp.server.errors import batch_error_text
+from batch_mcp.server.guardrails import CANNOT_ASK, Confirm, DryRun, Guardrails, Refuse
+from batch_mcp.server.server_tools import ServerTool
+from batch_mcp.server.summary import summarize
+
+if TYPE_CHECKING:
+    from batch_mcp.batch import BatchClient
+
+logger = logging.getLogger(__name__)
+
+AnyTool = ToolDef | ServerTool
+Answer = Literal["accept", "decline", "cannot"]
+FILE_WINDOW = 256 * 1024
+
+
+class Asker(Protocol):
+    async def __call__(self, question: str) -> Answer: ...
+
+
+class UnknownTool(LookupError):
+    """No tool by that name (a protocol error, not a tool error)."""
+
+
+async def cannot_ask(question: str) -> Answer:
+    return "cannot"
+
+
+async def no_progress(progress: float, total: float | None = None, message: str | None = None) -> None:
+    return None
+
+
+@dataclass
+class CallContext:
+    engine: Engine
+    asker: Asker = cannot_ask
+    progress: Callable[[float, float | None, str | None], Awaitable[None]] = no_progress
+    principal: str | None = None
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        client: BatchClient,
+        guardrails: Guardrails,
+        audit: AuditLog,
+        server_tools: Mapping[str, ServerTool],
+        page_size: int,
+    ) -> None:
+        self.catalog = catalog
+        self.client = client
+        self.guardrails = guardrails
+        self.audit = audit
+        self.page_size = page_size
+        self.tools: dict[str, AnyTool] = {**catalog.tools, **server_tools}
+        self._server_validators: dict[str, Any] = {}
+
+    @property
+    def selection(self):
+        return self.guardrails.selection
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def lookup(self, name: str) -> AnyTool:
+        tool = self.tools.get(name)
+        if tool is None:
+            raise UnknownTool(name)
+        return tool
+
+    def validate(self, tool: AnyTool, args: Mapping[str, Any]) -> list[str]:
+        if isinstance(tool, ToolDef):
+            validator = self.catalog.validator(tool.name)
+        else:
+            validator = self._server_validators.get(tool.name)
+            if validator is None:
+                validator = self._server_validators[tool.name] = make_validator(tool.input_schema)
+        return validation_errors(validator, args)
+
+    async def call(self, name: str, args: Mapping[str, Any] | None, ctx: CallContext) -> types.CallToolResult:
+        tool = self.lookup(name)
+        args = dict(args or {})
+        outcome = _Audit(self.audit, tool, args, ctx.principal)
+        refused = self.guardrails.availability(tool)
+        if refused:
+            return outcome.done("refused", render.error_result(refused.text))
+        problems = self.validate(tool, args)
+        if problems:
+            text = f"Invalid arguments for {tool.name}; nothing was sent to Batch.\n- " + "\n- ".join(problems)
+            return outcome.done("invalid", render.error_result(text))
+        try:
+            decision = await self.guardrails.decide(tool, args)
+        except BatchError as exc:
+            return outcome.done("error", render.error_result(batch_error_text(tool.name, exc)))
+        if isinstance(decision, Refuse):
+            return outcome.done("refused", render.error_result(decision.text))
+        if isinstance(decision, DryRun):
+            result = render.json_result(f"Dry run of {tool.name}: nothing was changed.", decision.plan)
+            return outcome.done("dry_run", result)
+        if isinstance(decision, Confirm):
+            answer = await ctx.asker(decision.question)
+            if answer == "cannot":
+                return outcome.done("refused", render.error_result(CANNOT_ASK.format(tool=tool.name)))
+            if answer != "accept":
+                return outcome.done(
+                    "declined", render.text_result(f"Not done: the user declined {tool.name}. Nothing was changed.")
+                )
+        try:
+            if isinstance(tool, ServerTool):
+                result = await tool.handler(ctx, args)
+            else:
+                result = await self.execute(tool, args)
+            note = await self.guardrails.after(tool, args, decision)
+        except BatchError as exc:
+            return outcome.done(
+                "error",
+                render.error_result(batch_error_text(tool.name, exc)),
+                request_id=getattr(exc, "request_id", None),
+            )
+        if note:
+            result.content.append(types.TextContent(text=note))
+        return outcome.done(
+            "error" if result.is_error else "ok",
+            result,
+            request_id=(result.meta or {}).get("requestId") if result.meta else None,
+        )
+
+    # -- catalog tools ---------------------------------------------------------------------------
+
+    async def execute(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
+        kind = tool.http.result
+        if kind == "list":
+            return await self._list(tool, args)
+        if kind == "bytes":
+            return await self._read_window(tool, args)
+        result = await self.client.call(tool, args)
+        meta = {"requestId": result.request_id} if result.request_id else None
+        if kind == "exists":
+            exists = bool(result.data.get("exists"))
+            out = render.json_result(f"{_target(args)} {'exists' if exists else 'does not exist'}.", result.data)
+        elif kind in ("json", "file_properties"):
+            out = render.json_result("", result.data)
+        else:
+            verb = "accepted (Batch completes it in the background)" if result.status == 202 else "done"
+            out = render.text_result(f"{tool.name} {verb}: {render.minified(result.data or {})}")
+        out.meta = meta
+        return out
+
+    async def _list(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
+        limit = int(args.get("max_results") or self.page_size)
+        page = await self.client.list(tool, args, max_items=limit, continuation=args.get("continuation"))
+        summary = await summarize(self.client, tool, args, page.items, has_more=page.continuation is not None)
+        shaped: dict[str, Any] = {"items": page.items}
+        if summary:
+            shaped["summary"] = summary
+        if page.continuation:
+            shaped["continuation"] = page.continuation
+        more = " (more available)" if page.continuation else ""
+        return render.list_result(f"{len(page.items)} item(s){more}", shaped)
+
+    async def _read_window(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
+        byte_range = parse_range(args.get("range")) or (0, FILE_WINDOW - 1)
+        start, end = byte_range
+        if end is None or end - start + 1 > FILE_WINDOW:
+            end = start + FILE_WINDOW - 1
+        wire_args = {k: v for k, v in args.items() if k != "range"}
+        async with self.client.open_stream(tool, wire_args, byte_range=(start, end)) as stream:
+            chunks = [chunk async for chunk in stream.aiter_bytes()]
+            size = stream.properties.get("contentLength")
+        data = b"".join(chunks)[:FILE_WINDOW]
+        shown_end = start + len(data) - 1
+        total = f" of {size}" if size is not None else ""
+        header = f"{args.get('file_path', tool.name)}: bytes {start}-{shown_end}{total}"
+        text = decode_text(data)
+        if text is None:
+            blob = base64.b64encode(data).decode("ascii")
+            return types.CallToolResult(
+                content=[
+                    types.TextContent(text=header + " (binary, base64 below)"),
+                    types.EmbeddedResource(
+                        type="resource",
+                        resource=types.BlobResourceContents(
+                            uri=f"batch://{tool.name}/{args.get('file_path', '')}",
+                            blob=blob,
+                            mime_type="application/octet-stream",
+                        ),
+                    ),
+                ]
+            )
+        return render.text_result(f"{header}\n{text}")
+
+
+def parse_range(value: str | None) -> tuple[int, int | None] | None:
+    if not value:
+        return None
+    first, _, last = value.removeprefix("bytes=").partition("-")
+    return int(first), (int(last) if last else None)
+
+
+def decode_text(data: bytes) -> str | None:
+    """UTF-8 text, tolerating a character cut at the window's edge; None for binary data."""
+    if b"\x00" in data[:8192]:
+        return None
+    for cut in range(4):
+        try:
+            return data[: len(data) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _target(args: Mapping[str, Any]) -> str:
+    ids = [str(v) for k, v in args.items() if k.endswith("_id")]
+    return "/".join(ids) or "It"
+
+
+class _Audit:
+    """Records the outcome of a call that could change something; reads are not audited."""
+
+    def __init__(self, log: AuditLog, tool: AnyTool, args: Mapping[str, Any], principal: str | None) -> None:
+        self.log, self.tool, self.args, self.principal = log, tool, args, principal
+
+    def done(
+        self, outcome: str, result: types.CallToolResult, *, request_id: str | None = None
+    ) -> types.CallToolResult:
+        if self.tool.guard != "read" and self.tool.name != "batch_call":
+            detail = None
+            if outcome != "ok" and result.content and isinstance(result.content[0], types.TextContent):
+                detail = result.content[0].text
+            self.log.record(
+                tool=self.tool.name,
+                arguments=self.args,
+                outcome=outcome,
+                request_id=request_id,
+                principal=self.principal,
+                detail=detail,
+            )
+        return result

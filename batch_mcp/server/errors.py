@@ -1,0 +1,64 @@
+"""Batch failures as text a model can act on: status, Batch code, message, what to try.
+
+Never a traceback, never a secret: every text passes through `redact_text`.
+"""
+
+from __future__ import annotations
+
+from batch_mcp.batch.errors import BatchError, BatchServiceError
+from batch_mcp.redaction import redact_text
+
+# What to try, by Batch error code; codes not listed fall back to the HTTP status.
+HINTS_BY_CODE = {
+    "PoolNotFound": "Check the pool id with pool_list.",
+    "JobNotFound": "Check the job id with job_list.",
+    "TaskNotFound": "Check the task id with task_list.",
+    "NodeNotFound": "Check the node id with node_list.",
+    "JobScheduleNotFound": "Check the schedule id with job_schedule_list.",
+    "FileNotFound": "List the folder with task_file_list or node_file_list to see what exists.",
+    "PoolExists": "The id is taken: choose another id, or use the existing pool (pool_get).",
+    "JobExists": "The id is taken: choose another id, or use the existing job (job_get).",
+    "TaskExists": "The id is taken in this job: choose another id, or read the task (task_get).",
+    "JobScheduleExists": "The id is taken: choose another id, or use the existing schedule.",
+    "PoolBeingDeleted": "The pool is being deleted; wait until pool_exists says false before reusing the id.",
+    "JobBeingDeleted": "The job is being deleted; nothing more can be done with it.",
+    "PoolIsResizing": "Wait for the resize to finish (wait_for pool steady) or stop it with pool_stop_resize.",
+    "AutoScaleEnabled": "This pool sizes itself; change the formula with pool_enable_auto_scale or disable "
+    "autoscale first.",
+    "AutoScaleNotEnabled": "Enable autoscale on the pool first (pool_enable_auto_scale).",
+    "InvalidAutoScaleFormula": "Fix the formula; the details say where. Test it with pool_evaluate_auto_scale.",
+    "RequestBodyTooLarge": "Send fewer items per call (task_add_collection takes at most 100 tasks and 1 MB), "
+    "or use tasks_submit.",
+    "InvalidPropertyValue": "Fix the field named in the details.",
+    "MissingRequiredProperty": "Add the field named in the details.",
+    "ConditionNotMet": "The entity changed since you read it: read it again and retry with the new ETag.",
+}
+HINTS_BY_STATUS = {
+    400: "Fix the arguments named in the details.",
+    401: "The credential was refused; check the account key or Entra ID login.",
+    403: "The credential is not allowed to do this, or the account key is wrong.",
+    404: "Check the id; list the parent collection to see what exists.",
+    409: "The entity is in a state that does not allow this; read it and retry when its state changes.",
+    412: "The entity changed since you read it (ETag); read it again and retry.",
+    413: "The request is too large; send less per call.",
+    429: "Batch is throttling; wait a little and retry.",
+    500: "A Batch service fault; retry, and report the request-id if it persists.",
+    503: "Batch is busy; retry shortly.",
+}
+
+
+def batch_error_text(tool_name: str, error: BatchError) -> str:
+    if isinstance(error, BatchServiceError):
+        lines = [f"{tool_name} failed: Batch answered {error.status} {error.code or ''}".rstrip()]
+        if error.message:
+            lines.append(error.message.strip())
+        details = [f"{d.get('key')}: {d.get('value')}" for d in (error.values or []) if isinstance(d, dict)]
+        if details:
+            lines.append("details: " + "; ".join(details))
+        hint = HINTS_BY_CODE.get(error.code or "") or HINTS_BY_STATUS.get(error.status)
+        if hint:
+            lines.append("what to try: " + hint)
+        if error.request_id:
+            lines.append(f"request-id: {error.request_id}")
+        return redact_text("\n".join(lines))
+    return redact_text(f"{tool_name} failed: {error}")

@@ -1,0 +1,123 @@
+"""The server's meta tools: full schemas of collapsed models, and a router to every enabled tool.
+
+`tools/list` shows a curated set; `batch_tools` finds and describes the rest and `batch_call`
+runs them, through the same validation, guardrails and audit as a listed tool. Reaching a
+hidden tool costs one `batch_tools` call (its schema) and one `batch_call`, instead of its
+schema riding along in every turn of every conversation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import TYPE_CHECKING, Any
+
+import mcp_types as types
+
+from batch_mcp.catalog.listing import tool_listing
+from batch_mcp.server import render
+from batch_mcp.server.selection import ROUTER_TOOLS
+from batch_mcp.server.server_tools import ServerTool, annotations, object_schema
+
+if TYPE_CHECKING:
+    from batch_mcp.server.engine import CallContext
+
+
+async def _schema(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult:
+    catalog = ctx.engine.catalog
+    name = args["model"]
+    if name not in catalog.models:
+        close = difflib.get_close_matches(name, list(catalog.models), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        return render.error_result(f"No model {name!r} in api-version {catalog.api_version}.{hint}")
+    closure = catalog.model_closure({name})
+    schema = {"$ref": f"#/$defs/{name}", "$defs": closure}
+    return render.text_result(json.dumps(schema, separators=(",", ":")))
+
+
+async def _tools(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult:
+    engine = ctx.engine
+    selection = engine.selection
+    name = args.get("name")
+    if name:
+        tool = engine.tools.get(name)
+        if tool is None or name not in selection.enabled:
+            return render.error_result(f"No enabled tool {name!r}; call batch_tools without a name to list them.")
+        listing = tool_listing(tool)
+        listing.pop("outputSchema", None)
+        how = "listed: call it directly" if selection.is_listed(name) else "not listed: run it with batch_call"
+        return render.text_result(f"{name} ({how})\n{json.dumps(listing, separators=(',', ':'))}")
+    query = (args.get("query") or "").lower()
+    toolset = args.get("toolset")
+    rows = []
+    for tool in engine.tools.values():
+        if tool.name not in selection.enabled or selection.is_listed(tool.name):
+            continue
+        if toolset and tool.toolset != toolset:
+            continue
+        if query and query not in tool.name and query not in tool.description.lower():
+            continue
+        rows.append(f"{tool.name} [{tool.toolset}, {tool.guard}]: {tool.description}")
+    if not rows:
+        return render.text_result("No matching tools beyond the listed ones.")
+    return render.text_result(
+        f"{len(rows)} more tool(s); describe one with batch_tools(name=...), run it with "
+        "batch_call(name=..., arguments={...}).\n" + "\n".join(rows)
+    )
+
+
+async def _call(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult:
+    name = args["name"]
+    if name in ROUTER_TOOLS or name not in ctx.engine.tools:
+        return render.error_result(f"No tool {name!r} to call; list them with batch_tools.")
+    return await ctx.engine.call(name, args.get("arguments") or {}, ctx)
+
+
+def meta_tools(*, read_only: bool) -> dict[str, ServerTool]:
+    tools = [
+        ServerTool(
+            name="batch_schema",
+            title="Get a model's full schema",
+            toolset="meta",
+            guard="read",
+            description="Full JSON schema of a request model that another tool's schema names as a stub, "
+            "e.g. StartTask or NetworkConfiguration.",
+            input_schema=object_schema({"model": {"type": "string", "minLength": 1}}, ["model"]),
+            annotations=annotations(read_only=True, idempotent=True, open_world=False),
+            handler=_schema,
+        ),
+        ServerTool(
+            name="batch_tools",
+            title="Find more Batch tools",
+            toolset="meta",
+            guard="read",
+            description="List the Batch tools not shown in this list (schedules, certificates, node users, ...), "
+            "or describe one by name with its arguments.",
+            input_schema=object_schema(
+                {
+                    "query": {"type": "string", "description": "Word to match in names and descriptions"},
+                    "toolset": {"type": "string"},
+                    "name": {"type": "string", "description": "Tool to describe"},
+                }
+            ),
+            annotations=annotations(read_only=True, idempotent=True, open_world=False),
+            handler=_tools,
+        ),
+        ServerTool(
+            name="batch_call",
+            title="Run a Batch tool by name",
+            toolset="meta",
+            guard="read" if read_only else "write",
+            description="Run a tool found with batch_tools. Same checks and confirmations as calling it directly.",
+            input_schema=object_schema(
+                {
+                    "name": {"type": "string", "minLength": 1},
+                    "arguments": {"type": "object"},
+                },
+                ["name"],
+            ),
+            annotations=annotations(read_only=read_only, destructive=not read_only),
+            handler=_call,
+        ),
+    ]
+    return {tool.name: tool for tool in tools}

@@ -1,0 +1,68 @@
+"""Tool results as MCP `CallToolResult`s: structured content for hosts, one compact text for models.
+
+The text is not a second copy of pretty JSON: it is a one-line summary followed by the data as
+minified JSON with empty values dropped (lists: one item per line), which is what clients that
+forward `content` give the model. Clients that forward `structuredContent` get the exact shape of
+the tool's output schema instead; either way the model reads each fact once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import mcp_types as types
+
+from batch_mcp.redaction import redact
+
+TEXT_LIMIT = 60_000  # characters of text content before we cut and say so
+
+
+def compact(value: Any) -> Any:
+    """Drop None, empty strings, empty lists and empty objects, recursively."""
+    if isinstance(value, dict):
+        out = {k: compact(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
+
+
+def minified(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _cut(text: str) -> str:
+    if len(text) <= TEXT_LIMIT:
+        return text
+    return text[:TEXT_LIMIT] + "\n[cut: reply too long; narrow it with select, filter or max_results]"
+
+
+def text_result(text: str, *, structured: Mapping[str, Any] | None = None) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(text=_cut(text))],
+        structured_content=dict(structured) if structured is not None else None,
+    )
+
+
+def error_result(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=_cut(text))], is_error=True)
+
+
+def json_result(headline: str, data: Mapping[str, Any]) -> types.CallToolResult:
+    safe = redact(dict(data))
+    body = minified(compact(safe))
+    return text_result(f"{headline}\n{body}" if headline else body, structured=safe)
+
+
+def list_result(headline: str, shaped: Mapping[str, Any]) -> types.CallToolResult:
+    """`shaped` is {items, summary?, continuation?} as the output schema promises."""
+    safe = redact(dict(shaped))
+    lines = [headline]
+    if safe.get("summary"):
+        lines.append("summary " + minified(safe["summary"]))
+    lines.extend(minified(compact(item)) for item in safe.get("items", []))
+    if safe.get("continuation"):
+        lines.append(f'more: call again with continuation="{safe["continuation"]}"')
+    return text_result("\n".join(lines), structured=safe)

@@ -1,0 +1,131 @@
+"""Which tools a server lists and which it lets run: one function, one order of precedence.
+
+1. `--read-only` keeps only tools whose `readOnlyHint` is true. It wins over everything, an
+   explicit `--tools` included.
+2. `--exclude-tools` removes tools by name.
+3. `--tools` (an allow-list) names exactly the tools to offer; toolsets are then ignored.
+4. Otherwise `--toolsets` picks what `tools/list` shows: `default` (the curated set below), `all`,
+   or toolset names. Tools outside the listed set stay reachable through `batch_tools` and
+   `batch_call`, within the limits of 1 and 2, so the list stays small without hiding anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+ROUTER_TOOLS = ("batch_tools", "batch_call")
+
+# What people do most, sized for real clients (Cursor lists at most 40 tools): look at pools,
+# nodes, jobs, tasks and their files; create, resize and delete the common things; plus the
+# meta tools and agent-sized workflows. `batch_tools` shows the rest.
+DEFAULT_TOOLS = (
+    # pools
+    "pool_list",
+    "pool_get",
+    "pool_add",
+    "pool_delete",
+    "pool_resize",
+    "pool_remove_nodes",
+    "pool_enable_auto_scale",
+    "pool_evaluate_auto_scale",
+    "pool_list_node_counts",
+    # nodes
+    "node_list",
+    "node_get",
+    "node_reboot",
+    # jobs
+    "job_list",
+    "job_get",
+    "job_add",
+    "job_delete",
+    "job_terminate",
+    "job_get_task_counts",
+    # tasks
+    "task_list",
+    "task_get",
+    "task_add",
+    "task_terminate",
+    "task_reactivate",
+    # files
+    "task_file_list",
+    "task_file_get",
+    "node_file_list",
+    "node_file_get",
+    # account
+    "account_list_supported_images",
+    # the server's own tools
+    "batch_schema",
+    "batch_tools",
+    "batch_call",
+    "batch_overview",
+    "task_diagnose",
+    "wait_for",
+    "tasks_submit",
+    "file_tail",
+)
+
+
+class SelectableTool(Protocol):
+    name: str
+    toolset: str
+
+    @property
+    def read_only(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Selection:
+    listed: tuple[str, ...]  # shown in tools/list, in this order
+    enabled: frozenset[str]  # allowed to run (listed, or reachable through batch_call)
+
+    def is_listed(self, name: str) -> bool:
+        return name in self.listed
+
+
+class SelectionError(ValueError):
+    """A tool or toolset name that does not exist."""
+
+
+def select(
+    tools: Mapping[str, SelectableTool],
+    *,
+    toolsets: Iterable[str] = ("default",),
+    allow: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    read_only: bool = False,
+) -> Selection:
+    toolsets, allow, exclude = list(toolsets), list(allow), list(exclude)
+    known_sets = {t.toolset for t in tools.values()} | {"default", "all"}
+    unknown = [n for n in [*allow, *exclude] if n not in tools] + [s for s in toolsets if s not in known_sets]
+    if unknown:
+        raise SelectionError(
+            f"unknown tool or toolset: {', '.join(unknown)} (toolsets: {', '.join(sorted(known_sets))})"
+        )
+
+    # Routers pass read-only: they only reach tools that are themselves enabled.
+    enabled = {name for name, tool in tools.items() if not read_only or tool.read_only or name in ROUTER_TOOLS}
+    enabled -= set(exclude)
+    if allow:
+        enabled &= set(allow)
+        listed = [name for name in tools if name in enabled]
+    else:
+        wanted: set[str] = set()
+        for toolset in toolsets:
+            if toolset == "all":
+                wanted |= set(tools)
+            elif toolset == "default":
+                wanted |= set(DEFAULT_TOOLS) & set(tools)
+            else:
+                wanted |= {n for n, t in tools.items() if t.toolset == toolset}
+        listed = [name for name in tools if name in wanted and name in enabled]
+    # The routers are offered exactly when enabled tools are left out of the list.
+    hidden = enabled - set(listed) - set(ROUTER_TOOLS)
+    routers = [name for name in ROUTER_TOOLS if name in enabled]
+    if hidden:
+        listed += [name for name in routers if name not in listed]
+    else:
+        listed = [name for name in listed if name not in ROUTER_TOOLS]
+        enabled -= set(ROUTER_TOOLS)
+    return Selection(listed=tuple(listed), enabled=frozenset(enabled))

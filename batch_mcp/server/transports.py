@@ -1,0 +1,119 @@
+"""Serving the MCP server over stdio or Streamable HTTP.
+
+HTTP always requires a bearer token and always checks Host and Origin (DNS-rebinding
+protection), whatever the bind address. A token is generated for loopback binds when none is
+given; a non-loopback bind without an explicit token is refused, as is a wildcard bind without
+an explicit list of allowed host names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass
+
+from mcp.server import Server
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+MCP_PATH = "/mcp"
+
+
+class TransportConfigError(ValueError):
+    """An HTTP setup that would expose the server unsafely."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_wildcard(host: str) -> bool:
+    return host in ("0.0.0.0", "::", "")
+
+
+class StaticTokenVerifier:
+    """Accepts exactly one bearer token, compared in constant time. The principal it reports is a
+    fingerprint of the token, never the token."""
+
+    def __init__(self, token: str) -> None:
+        self._digest = hashlib.sha256(token.encode()).digest()
+        self.fingerprint = hashlib.sha256(token.encode()).hexdigest()[:12]
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if not hmac.compare_digest(hashlib.sha256(token.encode()).digest(), self._digest):
+            return None
+        return AccessToken(token=f"sha256:{self.fingerprint}", client_id="bearer", scopes=[], subject=self.fingerprint)
+
+
+@dataclass
+class HttpPlan:
+    token: str
+    generated: bool
+    security: TransportSecuritySettings
+
+
+def plan_http(host: str, port: int, token: str | None, allowed_hosts: list[str]) -> HttpPlan:
+    loopback = is_loopback(host)
+    if not loopback and not token:
+        raise TransportConfigError(
+            f"refusing to listen on {host} without a token: pass --token or set BATCH_MCP_TOKEN "
+            "(a generated token is only offered on loopback addresses)"
+        )
+    if is_wildcard(host) and not allowed_hosts:
+        raise TransportConfigError(
+            f"listening on {host!r} needs --allowed-hosts naming the host names clients use (DNS-rebinding "
+            "protection checks the Host header against them)"
+        )
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"] if loopback else [f"{host}:{port}", host]
+    for name in allowed_hosts:
+        hosts += [name] if ":" in name else [name, f"{name}:*"]
+    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+    generated = not token
+    return HttpPlan(token=token or secrets.token_urlsafe(32), generated=generated, security=security)
+
+
+def http_app(
+    server: Server, host: str, port: int, plan: HttpPlan, extra_routes: list[Route] | None = None
+) -> Starlette:
+    verifier = StaticTokenVerifier(plan.token)
+    auth = AuthSettings(
+        issuer_url=f"http://{'127.0.0.1' if is_wildcard(host) else host}:{port}",
+        resource_server_url=None,
+        required_scopes=[],
+    )
+    return server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        host=host,
+        transport_security=plan.security,
+        auth=auth,
+        token_verifier=verifier,
+        custom_starlette_routes=extra_routes,
+    )
+
+
+async def serve_stdio(server: Server) -> None:
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+async def serve_http(app: Starlette, host: str, port: int) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    await uvicorn.Server(config).serve()
