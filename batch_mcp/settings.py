@@ -41,45 +41,66 @@ class Settings(BaseSettings):
     endpoint: str | None = Field(
         None,
         validation_alias=AliasChoices("endpoint", "AZURE_BATCH_ENDPOINT", "BATCH_MCP_ENDPOINT"),
-        description="Batch account URL; unset means the embedded local emulator",
+        description="Batch account URL, e.g. https://acct.westeurope.batch.azure.com; unset: the local emulator",
     )
     account: str | None = Field(
-        None, validation_alias=AliasChoices("account", "AZURE_BATCH_ACCOUNT", "BATCH_MCP_ACCOUNT")
+        None,
+        validation_alias=AliasChoices("account", "AZURE_BATCH_ACCOUNT", "BATCH_MCP_ACCOUNT"),
+        description="Batch account name, needed for Shared Key",
     )
     access_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("access_key", "AZURE_BATCH_ACCESS_KEY", "BATCH_MCP_ACCESS_KEY"),
-        description="Shared Key; without it an Azure endpoint uses Microsoft Entra ID",
+        description="Shared Key (environment only); without it an Azure endpoint uses Microsoft Entra ID",
     )
-    auth: Literal["auto", "shared_key", "entra", "none"] = "auto"
-    credential: Literal["default", "cli", "managed_identity", "environment", "workload_identity"] = "default"
-    api_version: str = DEFAULT_API_VERSION
+    auth: Literal["auto", "shared_key", "entra", "none"] = Field(
+        "auto", description="auto: Shared Key when a key is set, else Entra ID for Azure, none for local"
+    )
+    credential: Literal["default", "cli", "managed_identity", "environment", "workload_identity"] = Field(
+        "default", description="which Entra ID credential (default: azure-identity's DefaultAzureCredential chain)"
+    )
+    api_version: str = Field(DEFAULT_API_VERSION, description="Batch API version whose catalog is served")
 
     # -- which tools --------------------------------------------------------------------------
-    toolsets: CsvList = Field(default_factory=lambda: ["default"])
-    tools: CsvList = Field(default_factory=list, description="allow-list of tool names")
-    exclude_tools: CsvList = Field(default_factory=list)
-    read_only: bool = False
+    toolsets: CsvList = Field(
+        default_factory=lambda: ["default"], description="tools/list contents: default, all, or toolset names"
+    )
+    tools: CsvList = Field(default_factory=list, description="allow-list of tool names (toolsets are then ignored)")
+    exclude_tools: CsvList = Field(default_factory=list, description="tool names to disable")
+    read_only: bool = Field(False, description="only tools that change nothing; wins over everything")
 
     # -- guardrails -----------------------------------------------------------------------------
-    max_nodes: int | None = Field(None, ge=0)
-    audit_log: Path | None = Field(default_factory=lambda: user_dir("state") / "audit.jsonl")
-    page_size: int = Field(25, ge=1, le=1000, description="list items per reply unless max_results says")
+    max_nodes: int | None = Field(None, ge=0, description="refuse any pool size above this")
+    audit_log: Path | None = Field(
+        default_factory=lambda: user_dir("state") / "audit.jsonl",
+        description="JSON-lines log of every call that can change something; off: none",
+    )
+    page_size: int = Field(25, ge=1, le=1000, description="list items per reply when max_results is not given")
 
     # -- transport ------------------------------------------------------------------------------
-    transport: Literal["stdio", "http"] = "stdio"
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    token: SecretStr | None = None
-    allowed_hosts: CsvList = Field(default_factory=list, description="extra Host values allowed over HTTP")
+    transport: Literal["stdio", "http"] = Field("stdio", description="stdio, or Streamable HTTP at /mcp")
+    host: str = Field("127.0.0.1", description="HTTP bind address")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP port")
+    token: SecretStr | None = Field(None, description="HTTP bearer token; generated on loopback when unset")
+    allowed_hosts: CsvList = Field(
+        default_factory=list, description="Host names clients use, required on a non-loopback bind"
+    )
 
     # -- embedded emulator -----------------------------------------------------------------------
     emulator_data_dir: Path = Field(
-        default_factory=lambda: user_dir("data") / "emulator", description='":memory:" keeps nothing between runs'
+        default_factory=lambda: user_dir("data") / "emulator",
+        description="emulator state; :memory: keeps nothing between runs",
     )
-    emulator_transition_delay: float | None = Field(None, ge=0, description="seconds per emulated state change")
+    emulator_transition_delay: float | None = Field(
+        None, ge=0, description="seconds per emulated state change (default 1)"
+    )
 
     _csv_fields = field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", mode="before")(_csv)
+
+    @field_validator("audit_log", mode="before")
+    @classmethod
+    def _audit_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "off", "none") else value
 
     @property
     def uses_emulator(self) -> bool:

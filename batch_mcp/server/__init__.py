@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mcp.server import Server
 
@@ -13,6 +14,9 @@ from batch_mcp.server.selection import Selection, select
 from batch_mcp.server.server_tools import ServerTool
 from batch_mcp.server.workflows import workflow_tools
 from batch_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from batch_mcp.server.backend import ClientOpener
 
 
 @dataclass
@@ -38,9 +42,13 @@ def assemble(settings: Settings) -> Assembly:
     return Assembly(settings, catalog, server_tools, selection)
 
 
-def create_server(settings: Settings, *, no_confirm: bool = False) -> Server[Runtime]:
+def create_server(
+    settings: Settings, *, no_confirm: bool = False, opener: ClientOpener | None = None
+) -> Server[Runtime]:
     parts = assemble(settings)
-    return build_server(settings, parts.catalog, parts.selection, parts.server_tools, no_confirm=no_confirm)
+    return build_server(
+        settings, parts.catalog, parts.selection, parts.server_tools, no_confirm=no_confirm, opener=opener
+    )
 
 
 __all__ = ["Assembly", "Runtime", "assemble", "create_server"]

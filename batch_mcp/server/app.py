@@ -30,7 +30,7 @@ from batch_mcp.server.server_tools import ServerTool
 from batch_mcp.settings import Settings
 
 if TYPE_CHECKING:  # the backend, engine and client load in the lifespan, after tools/list can answer
-    from batch_mcp.server.backend import Backend
+    from batch_mcp.server.backend import Backend, ClientOpener
     from batch_mcp.server.engine import Engine
     from batch_mcp.server.events import Events
 
@@ -121,8 +121,10 @@ def build_server(
     *,
     no_confirm: bool = False,
     runtime_ref: RuntimeRef | None = None,
+    opener: ClientOpener | None = None,
 ) -> Server[Runtime]:
-    """An MCP server for one catalog and tool selection; the backend opens in its lifespan."""
+    """An MCP server for one catalog and tool selection; the backend opens in its lifespan
+    (through `opener`, which tests replace to watch what reaches the wire)."""
     tools = {**catalog.tools, **server_tools}
     listing = types.ListToolsResult(
         tools=[types.Tool.model_validate(tool_listing(tools[name])) for name in selection.listed]
@@ -134,7 +136,9 @@ def build_server(
     async def lifespan(_: Server[Runtime]) -> AsyncIterator[Runtime]:
         from batch_mcp.server.backend import open_backend
 
-        async with open_backend(settings, catalog, selection, server_tools, no_confirm=no_confirm) as runtime:
+        async with open_backend(
+            settings, catalog, selection, server_tools, no_confirm=no_confirm, opener=opener
+        ) as runtime:
             ref.runtime = runtime
             try:
                 yield runtime

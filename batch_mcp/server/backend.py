@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,13 +64,23 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
         yield Backend(endpoint=endpoint, kind=kind, client=client)
 
 
+ClientOpener = Callable[[Settings, Catalog], AbstractAsyncContextManager[Backend]]
+
+
 @asynccontextmanager
 async def open_backend(
-    settings: Settings, catalog: Catalog, selection: Selection, server_tools: dict[str, ServerTool], *, no_confirm: bool
+    settings: Settings,
+    catalog: Catalog,
+    selection: Selection,
+    server_tools: dict[str, ServerTool],
+    *,
+    no_confirm: bool,
+    opener: ClientOpener | None = None,
 ) -> AsyncIterator[Runtime]:
+    """The engine and event watchers over a connected client (from `opener`, default `open_client`)."""
     from batch_mcp.server.app import Runtime
 
-    async with open_client(settings, catalog) as backend:
+    async with (opener or open_client)(settings, catalog) as backend:
         guardrails = Guardrails(
             lookups=Lookups(backend.client, catalog),
             selection=selection,

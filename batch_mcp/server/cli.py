@@ -59,6 +59,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--audit-log", type=Path, help="JSON-lines audit log of calls that can change things")
     group.add_argument("--page-size", type=int, help="list items per reply by default (25)")
     group.add_argument("--emulator-data-dir", type=Path, help="state of the embedded emulator")
+    group.add_argument("--emulator-transition-delay", type=float, help="seconds per emulated state change")
     parser.add_argument(
         "--no-confirm",
         action="store_true",

@@ -101,7 +101,10 @@ class Guardrails:
                     f"{self.max_nodes} (--max-nodes). Nothing was changed."
                 )
         if tool.guard == "scale":
-            plan = await scale_plan(self.lookups, tool.name, args, self.max_nodes)
+            try:
+                plan = await scale_plan(self.lookups, tool.name, args, self.max_nodes)
+            except Missing as gone:
+                return Refuse(f"{tool.name}: the pool was not found ({gone}).")
             if plan.refusal:
                 return Refuse(plan.refusal + " Nothing was changed.")
             if args.get("dry_run"):
@@ -112,8 +115,8 @@ class Guardrails:
         if tool.destructive and not self.no_confirm:
             try:
                 question = await describe_impact(self.lookups, tool.name, args, tool.title)
-            except Missing:
-                return Proceed()  # nothing there to destroy: the call answers 404 by itself
+            except Missing as gone:
+                return Refuse(f"{tool.name}: nothing to do, the target was not found ({gone}).")
             return Confirm(question)
         return Proceed()
 

@@ -28,8 +28,8 @@ TASK_EFFECT = {
 STOPS_WORK = frozenset({"requeue", "terminate"})
 
 
-class Missing(Exception):
-    """The entity the call targets does not exist (the call itself will answer 404)."""
+class Missing(BatchError):
+    """The entity the call targets does not exist (the call itself would answer 404)."""
 
 
 class Lookups:

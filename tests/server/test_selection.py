@@ -84,3 +84,15 @@ def test_unknown_names_are_reported() -> None:
         select(all_tools(), allow=["nope"])
     with pytest.raises(SelectionError, match="poolz"):
         select(all_tools(), toolsets=["poolz"])
+
+
+def test_readme_tables_are_generated_from_the_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from batch_mcp.docs_gen import README, render
+
+    for name in list(os.environ):
+        if name.startswith(("BATCH_MCP_", "AZURE_BATCH_")):
+            monkeypatch.delenv(name)
+    current = README.read_text(encoding="utf-8")
+    assert render(current) == current, "README is stale: run python -m batch_mcp.docs_gen"
