@@ -58,3 +58,34 @@ def list_result(
     if continuation:
         out["continuation"] = continuation
     return out
+
+
+def content_range(headers: Mapping[str, str]) -> tuple[int, int, int | None] | None:
+    """(first byte, last byte, total size or None) from `Content-Range: bytes a-b/total`."""
+    value = next((v for k, v in headers.items() if k.lower() == "content-range"), None)
+    if not value:
+        return None
+    unit, _, rest = value.strip().partition(" ")
+    span, _, total = rest.partition("/")
+    first, _, last = span.partition("-")
+    if unit.lower() != "bytes":
+        return None
+    try:
+        return int(first), int(last), (int(total) if total.strip() not in ("", "*") else None)
+    except ValueError:
+        return None
+
+
+def stream_properties(headers: Mapping[str, str], *, ranged: bool = False) -> dict[str, Any]:
+    """File properties of a content reply: `contentLength` is this reply's length; `rangeStart`,
+    `rangeEnd` and `fileSize` appear when the service states the range. For a reply to an unranged
+    request the file size is the content length."""
+    out = file_properties(headers)
+    span = content_range(headers)
+    if span is not None:
+        out["rangeStart"], out["rangeEnd"] = span[0], span[1]
+        if span[2] is not None:
+            out["fileSize"] = span[2]
+    elif not ranged and "contentLength" in out:
+        out["fileSize"] = out["contentLength"]
+    return out

@@ -1,0 +1,213 @@
+"""Everything the Batch client raises, as one tree the server can turn into readable tool errors:
+
+BatchError
+ ├── BatchServiceError        the service answered with an error status (HTTP status, Batch code, ...)
+ ├── BatchAuthError           no usable credential, or the service refused the one we sent
+ ├── BatchTransportError      no answer we could use before the retry budget ran out
+ │    └── BatchTimeoutError   ... because the time ran out
+ ├── BatchProtocolError       an answer we cannot read (malformed JSON, a foreign nextLink)
+ ├── ContinuationError        a continuation that is not for this tool, these arguments or this endpoint
+ └── ArgumentError            arguments that cannot be put on the wire (a missing path argument, `..`)
+
+Every text here goes through `redaction.redact_text`, so a secret the service echoes back (a SAS
+signature in a message, a registered key or token) never reaches the model or the logs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from batch_mcp.redaction import redact, redact_text
+
+__all__ = [
+    "ArgumentError",
+    "BatchAuthError",
+    "BatchError",
+    "BatchProtocolError",
+    "BatchServiceError",
+    "BatchTimeoutError",
+    "BatchTransportError",
+    "ContinuationError",
+]
+
+
+class BatchError(Exception):
+    """Base of every client error. `status`, `code` and `request_id` are None unless the service answered."""
+
+    status: int | None = None
+    code: str | None = None
+    request_id: str | None = None
+
+    def __init__(self, message: str) -> None:
+        self.message = redact_text(message)
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary for a tool error result."""
+        out: dict[str, Any] = {"error": type(self).__name__, "message": self.message}
+        for name in ("status", "code", "request_id"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+class BatchServiceError(BatchError):
+    """The service's error reply: `{"code", "message": {"value"}, "values": [{"key", "value"}]}`.
+
+    `attempts` says how many times the request was sent, so a reader can tell a first answer from one
+    that came after retries."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        message: str,
+        values: list[dict[str, Any]] | None = None,
+        request_id: str | None = None,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.values = redact(values or [])
+        self.request_id = request_id
+        self.method = method
+        self.path = redact_text(path) if path else path
+        self.attempts = attempts
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        head = f"{self.status} {self.code}" if self.code else f"HTTP {self.status}"
+        text = f"{head}: {self.message}" if self.message else head
+        details = "; ".join(f"{v.get('key')}: {v.get('value')}" for v in self.values if isinstance(v, Mapping))
+        if details:
+            text += f" ({details})"
+        if self.method and self.path:
+            text += f" [{self.method} {self.path}]"
+        if self.request_id:
+            text += f" request-id {self.request_id}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.values:
+            out["values"] = self.values
+        return out
+
+    @classmethod
+    def from_reply(
+        cls,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        attempts: int = 1,
+    ) -> BatchServiceError:
+        """Parse a Batch error body; a non-JSON body (a proxy's HTML page) still gives a readable error."""
+        code, message, values = _parse_error_body(body)
+        if not message:
+            message = _reason(status)
+        return cls(
+            status,
+            code,
+            message,
+            values,
+            headers.get("request-id"),
+            method=method,
+            path=path,
+            attempts=attempts,
+        )
+
+
+def _parse_error_body(body: bytes) -> tuple[str | None, str, list[dict[str, Any]]]:
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("odata.error"), dict):
+        data = data["odata.error"]
+    if not isinstance(data, dict):
+        text = body[:300].decode("utf-8", "replace").strip() if body else ""
+        return None, " ".join(text.split()), []
+    code = data.get("code") if isinstance(data.get("code"), str) else None
+    raw_message = data.get("message")
+    message = str((raw_message.get("value") if isinstance(raw_message, dict) else raw_message) or "")
+    values = [v for v in data.get("values") or [] if isinstance(v, dict)]
+    return code, message.strip(), values
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
+
+
+class BatchAuthError(BatchError):
+    """Authentication failed: says which credential was tried and what to set, never the secret."""
+
+    def __init__(
+        self,
+        credential: str,
+        hint: str,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.credential = credential
+        self.hint = hint
+        self.detail = redact_text(detail) if detail else None
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        text = f"authentication with {credential} failed"
+        if status is not None:
+            text += f" (HTTP {status}{' ' + code if code else ''})"
+        if self.detail:
+            text += f": {self.detail.rstrip('.')}"
+        text += f". {hint}"
+        if request_id:
+            text += f" (request-id {request_id})"
+        super().__init__(text)
+
+
+class BatchTransportError(BatchError):
+    """No usable answer: connection failures, resets, or a request that may have been applied but whose
+    reply was lost (then `maybe_applied` is True and the caller should check before repeating it)."""
+
+    def __init__(self, message: str, *, attempts: int = 1, maybe_applied: bool = False) -> None:
+        self.attempts = attempts
+        self.maybe_applied = maybe_applied
+        super().__init__(message)
+
+
+class BatchTimeoutError(BatchTransportError):
+    """The retry budget or the per-request timeout ran out."""
+
+
+class BatchProtocolError(BatchError):
+    """The service answered, but not in a form we can read."""
+
+    def __init__(self, message: str, *, status: int | None = None, request_id: str | None = None) -> None:
+        self.status = status
+        self.request_id = request_id
+        super().__init__(message)
+
+
+class ContinuationError(BatchError, ValueError):
+    """A continuation that this client did not issue for this tool, these arguments and this endpoint."""
+
+
+class ArgumentError(BatchError, ValueError):
+    """Arguments that cannot be turned into a request."""

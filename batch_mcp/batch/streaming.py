@@ -1,0 +1,106 @@
+"""File content as an async byte stream: nothing is held but the chunk in hand.
+
+If the connection drops mid-body, the stream asks for the rest with a byte range from where it
+stopped (within the retry policy's budget), so a long download or a tail survives a reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Any
+
+import httpx2
+
+from batch_mcp.batch.errors import ArgumentError, BatchTimeoutError, BatchTransportError
+from batch_mcp.batch.retry import MAYBE_APPLIED_ERRORS, RetryMode, RetryPolicy
+from batch_mcp.batch.shaping import content_range, stream_properties
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "FileStream", "range_header"]
+
+DEFAULT_CHUNK_SIZE = 64 * 1024
+Reopen = Callable[[int, int | None], Awaitable[httpx2.Response]]
+
+
+def range_header(start: int, end: int | None) -> str:
+    if start < 0 or (end is not None and end < start):
+        raise ArgumentError(f"invalid byte range {start}-{end}: first <= last, both from 0")
+    return f"bytes={start}-{'' if end is None else end}"
+
+
+class FileStream:
+    """An open file download. `properties` are the file properties from the reply headers."""
+
+    def __init__(
+        self,
+        response: httpx2.Response,
+        *,
+        byte_range: tuple[int, int | None] | None,
+        reopen: Reopen,
+        policy: RetryPolicy,
+        label: str,
+    ) -> None:
+        self._response = response
+        self.status = response.status_code
+        self.headers = response.headers
+        self.request_id: str | None = response.headers.get("request-id")
+        self.properties: dict[str, Any] = stream_properties(response.headers, ranged=byte_range is not None)
+        self._start, self._end = byte_range if byte_range else (0, None)
+        self._reopen = reopen
+        self._policy = policy
+        self._label = label
+        self._skip = 0
+        self.delivered = 0  # bytes handed to the caller so far
+        self.resumed = 0  # how many times the body was resumed after a dropped connection
+
+    async def aiter_bytes(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+        state = self._policy.start()
+        while True:
+            try:
+                # Chunks are taken as they arrive (not re-buffered by httpx), so what was delivered is
+                # exactly what was received, and a resume starts at the right byte.
+                async for received in self._response.aiter_bytes():
+                    if self._skip:
+                        if len(received) <= self._skip:
+                            self._skip -= len(received)
+                            continue
+                        received = received[self._skip :]
+                        self._skip = 0
+                    for offset in range(0, len(received), chunk_size):
+                        chunk = received[offset : offset + chunk_size]
+                        self.delivered += len(chunk)
+                        yield chunk
+                return
+            except MAYBE_APPLIED_ERRORS as exc:
+                await self._response.aclose()
+                decision = self._policy.on_error(state, exc, RetryMode.SAFE)
+                if not decision.retry:
+                    error = BatchTimeoutError if isinstance(exc, httpx2.TimeoutException) else BatchTransportError
+                    raise error(
+                        f"{self._label}: the download broke off after {self.delivered} bytes ({decision.reason})",
+                        attempts=state.attempt,
+                    ) from None
+                await self._policy.wait(state, decision)
+                position = self._start + self.delivered
+                if self._end is not None and position > self._end:
+                    return
+                self._response = await self._reopen(position, self._end)
+                self.resumed += 1
+                if position and content_range(self._response.headers) is None and self._response.status_code == 200:
+                    self._skip = position  # the service ignored the range and sent the whole file again
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """The rest of the content (at most `limit` bytes): for small files only."""
+        parts: list[bytes] = []
+        size = 0
+        async with aclosing(self.aiter_bytes()) as chunks:
+            async for chunk in chunks:
+                if limit is not None and size + len(chunk) >= limit:
+                    parts.append(chunk[: limit - size])
+                    break
+                parts.append(chunk)
+                size += len(chunk)
+        return b"".join(parts)
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
