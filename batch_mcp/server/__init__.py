@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from mcp.server import Server
 
 from batch_mcp.catalog import Catalog, load_catalog
-from batch_mcp.server.app import Runtime, build_server
+from batch_mcp.server.app import build_server
 from batch_mcp.server.meta_tools import meta_tools
+from batch_mcp.server.runtime import Runtime
 from batch_mcp.server.selection import Selection, select
 from batch_mcp.server.server_tools import ServerTool
 from batch_mcp.server.workflows import workflow_tools

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 import mcp_types as types
 from mcp.server import Server
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -25,14 +26,14 @@ from batch_mcp import __version__
 from batch_mcp.catalog import Catalog
 from batch_mcp.catalog.listing import tool_listing
 from batch_mcp.server.resources import resource_handlers
+from batch_mcp.server.runtime import BackendUnavailable, Runtime
 from batch_mcp.server.selection import Selection
 from batch_mcp.server.server_tools import ServerTool
+from batch_mcp.server.workflows.prompts import prompt_handlers, workflow_prompts
 from batch_mcp.settings import Settings
 
 if TYPE_CHECKING:  # the backend, engine and client load in the lifespan, after tools/list can answer
-    from batch_mcp.server.backend import Backend, ClientOpener
-    from batch_mcp.server.engine import Engine
-    from batch_mcp.server.events import Events
+    from batch_mcp.server.backend import ClientOpener
 
 logger = logging.getLogger(__name__)
 Answer = Literal["accept", "decline", "cannot"]
@@ -58,15 +59,6 @@ class NeedsInput(Exception):
     def __init__(self, question: str) -> None:
         super().__init__(question)
         self.question = question
-
-
-@dataclass
-class Runtime:
-    """What the lifespan yields: the engine, bound to a live backend, and the event watchers."""
-
-    engine: Engine
-    backend: Backend
-    events: Events
 
 
 @dataclass
@@ -136,14 +128,18 @@ def build_server(
     async def lifespan(_: Server[Runtime]) -> AsyncIterator[Runtime]:
         from batch_mcp.server.backend import open_backend
 
-        async with open_backend(
-            settings, catalog, selection, server_tools, no_confirm=no_confirm, opener=opener
-        ) as runtime:
+        runtime = Runtime()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(
+                runtime.serve,
+                lambda: open_backend(settings, catalog, selection, server_tools, no_confirm=no_confirm, opener=opener),
+            )
             ref.runtime = runtime
             try:
                 yield runtime
             finally:
                 ref.runtime = None
+                runtime.close()
 
     async def list_tools(
         ctx: ServerRequestContext[Runtime, Any], params: types.PaginatedRequestParams | None
@@ -155,15 +151,18 @@ def build_server(
     ) -> types.CallToolResult | types.InputRequiredResult:
         from batch_mcp.server.engine import CallContext, UnknownTool
 
-        runtime = ctx.lifespan_context
+        try:
+            live = await ctx.lifespan_context.ready()
+        except BackendUnavailable as exc:
+            return types.CallToolResult(content=[types.TextContent(text=str(exc))], is_error=True)
         call_ctx = CallContext(
-            engine=runtime.engine,
+            engine=live.engine,
             asker=_asker(ctx, params),
             principal=_principal(),
             progress=ctx.session.report_progress,
         )
         try:
-            return await runtime.engine.call(params.name, params.arguments, call_ctx)
+            return await live.engine.call(params.name, params.arguments, call_ctx)
         except UnknownTool:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}") from None
         except NeedsInput as ask:
@@ -182,6 +181,7 @@ def build_server(
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         **resource_handlers(),
+        **prompt_handlers(workflow_prompts()),
     )
     server.middleware.append(
         RequestStateBoundary(RequestStateSecurity.ephemeral(ttl=CONFIRM_TTL_SECONDS), default_audience=NAME)

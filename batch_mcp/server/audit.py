@@ -2,11 +2,14 @@
 
 One line per non-read call: time, tool, arguments with secrets masked, outcome (ok, error,
 invalid, refused, declined, dry_run), Batch request-id, and the HTTP principal when there is one.
+A long list argument (thousands of tasks) is kept as its length and a SHA-256 of its canonical
+JSON, which identifies exactly what was sent without copying megabytes into the log.
 Lines are written with a single O_APPEND write each, so concurrent writers never interleave.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -18,6 +21,18 @@ from typing import Any
 from batch_mcp.redaction import redact
 
 logger = logging.getLogger(__name__)
+
+
+BULK_ITEMS = 20
+
+
+def _summarize_bulk(value: Any) -> Any:
+    if isinstance(value, list) and len(value) > BULK_ITEMS:
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return {"items": len(value), "sha256": hashlib.sha256(canonical.encode()).hexdigest()}
+    if isinstance(value, dict):
+        return {k: _summarize_bulk(v) for k, v in value.items()}
+    return value
 
 
 class AuditLog:
@@ -40,7 +55,7 @@ class AuditLog:
         entry: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "tool": tool,
-            "arguments": redact(dict(arguments)),
+            "arguments": _summarize_bulk(redact(dict(arguments))),
             "outcome": outcome,
         }
         if request_id:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from batch_mcp.batch import BatchClient, connect
 from batch_mcp.catalog import Catalog
@@ -17,12 +16,10 @@ from batch_mcp.server.engine import Engine
 from batch_mcp.server.events import Events
 from batch_mcp.server.guardrails import Guardrails
 from batch_mcp.server.impact import Lookups
+from batch_mcp.server.runtime import Live
 from batch_mcp.server.selection import Selection
 from batch_mcp.server.server_tools import ServerTool
 from batch_mcp.settings import Settings
-
-if TYPE_CHECKING:
-    from batch_mcp.server.app import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +73,8 @@ async def open_backend(
     *,
     no_confirm: bool,
     opener: ClientOpener | None = None,
-) -> AsyncIterator[Runtime]:
+) -> AsyncIterator[Live]:
     """The engine and event watchers over a connected client (from `opener`, default `open_client`)."""
-    from batch_mcp.server.app import Runtime
-
     async with (opener or open_client)(settings, catalog) as backend:
         guardrails = Guardrails(
             lookups=Lookups(backend.client, catalog),
@@ -97,4 +92,4 @@ async def open_backend(
             page_size=settings.page_size,
         )
         async with Events(backend.client, catalog) as events:
-            yield Runtime(engine=engine, backend=backend, events=events)
+            yield Live(engine=engine, backend=backend, events=events)

@@ -175,11 +175,11 @@ async def terminal_ask(question: str) -> str:
     import anyio
 
     def ask() -> str:
-        try:
-            with Path("/dev/tty").open("r+", encoding="utf-8") as tty:
-                tty.write(f"\n{question}\nType 'yes' to go ahead: ")
-                tty.flush()
-                return tty.readline().strip().lower()
+        try:  # a terminal is not seekable: one handle to write the question, one to read the answer
+            with Path("/dev/tty").open("w", encoding="utf-8") as out, Path("/dev/tty").open(encoding="utf-8") as tty:
+                out.write(f"\n{question}\nType 'yes' to go ahead: ")
+                out.flush()
+                return tty.readline().strip().lower() or "no"
         except OSError:
             return ""
 
@@ -211,11 +211,9 @@ async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
     parts = assemble(settings_from(args))
     async with open_backend(
         parts.settings, parts.catalog, parts.selection, parts.server_tools, no_confirm=args.no_confirm
-    ) as runtime:
+    ) as live:
         try:
-            result = await runtime.engine.call(
-                args.tool, arguments, CallContext(engine=runtime.engine, asker=terminal_ask)
-            )
+            result = await live.engine.call(args.tool, arguments, CallContext(engine=live.engine, asker=terminal_ask))
         except UnknownTool:
             print(f"batch-mcp call: no tool {args.tool!r} (see batch-mcp tools --all)", file=sys.stderr)
             return 2

@@ -27,7 +27,7 @@ from batch_mcp.server.impact import (
     scale_plan,
     target_sizes,
 )
-from batch_mcp.server.selection import Selection
+from batch_mcp.server.selection import ROUTER_TOOLS, Selection
 
 
 class GuardedTool(Protocol):
@@ -93,6 +93,8 @@ class Guardrails:
         unavailable = self.availability(tool)
         if unavailable:
             return unavailable
+        if tool.name in ROUTER_TOOLS:
+            return Proceed()  # the routed call passes these same checks on its own
         if self.max_nodes is not None:
             too_big = [n for n in target_sizes(args) if n > self.max_nodes]
             if too_big:

@@ -1,0 +1,123 @@
+"""The ASGI app: every request goes through one dispatcher that matches it to a catalog operation
+(api-version first), checks Shared Key, reads and validates the body, then calls the operation's
+handler. Errors of any kind leave as the service's error envelope, with a request id."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from batch_mcp.emulator import errors, routing
+from batch_mcp.emulator.auth import verify_request
+from batch_mcp.emulator.config import EmulatorConfig
+from batch_mcp.emulator.handlers import HANDLERS
+from batch_mcp.emulator.protocol import Ctx, NotModified, entity_headers, error_response, new_request_id
+from batch_mcp.emulator.runner import Runner
+from batch_mcp.emulator.runtime import Emulator
+from batch_mcp.emulator.timefmt import rfc1123
+from batch_mcp.emulator.validation import validate_body
+
+log = logging.getLogger("batch_mcp.emulator")
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+LOOSE_VERSIONS = frozenset({"2025-06-01"})  # newer than its catalog: unknown body fields are tolerated
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def read_body(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise errors.request_body_too_large(limit)
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise errors.request_body_too_large(limit)
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.invalid_body(f"The body is not valid JSON: {exc}.") from None
+
+
+async def dispatch(request: Request) -> Response:
+    emulator: Emulator = request.app.state.emulator
+    backend = emulator.backend
+    assert backend is not None
+    request_id = new_request_id()
+    base = base_url(request)
+    if backend.public_url is None:
+        backend.public_url = base
+    query = {k.lower(): v for k, v in request.query_params.items()}
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    ctx: Ctx | None = None
+    try:
+        verify_request(emulator.config, request)
+        api_version = query.get("api-version")
+        catalog_version = routing.catalog_for(api_version)
+        route, path = routing.match(api_version or "", request.method, request.scope["path"])
+        body = await read_body(request, emulator.config.max_request_body)
+        http = route.tool.http
+        if http.body_model:
+            if body is None and http.body_required:
+                raise errors.invalid_body("This operation needs a request body.")
+            if body is not None:
+                validate_body(catalog_version, route.tool.name, body, strict=api_version not in LOOSE_VERSIONS)
+        ctx = Ctx(
+            request, backend, route, api_version or "", catalog_version, path, query, body, request_id, base, headers
+        )
+        response = await HANDLERS[route.operation_id](ctx)
+    except NotModified:
+        response = Response(b"", 304)
+    except errors.BatchError as exc:
+        response = error_response(exc, request_id, base)
+    except Exception:
+        log.exception("emulator request failed: %s %s", request.method, request.url.path)
+        response = error_response(
+            errors.BatchError(500, "InternalError", "The local emulator hit an internal error processing the request."),
+            request_id,
+            base,
+        )
+    response.headers["request-id"] = request_id
+    if response.status_code < 300 and "etag" not in response.headers:
+        # lists and computed results change with every read: a fresh validator, as the service sends
+        response.headers["ETag"] = backend.new_etag()
+        response.headers["Last-Modified"] = rfc1123(backend.now())
+    client_id = headers.get("client-request-id")
+    if (
+        client_id
+        and query.get("return-client-request-id", headers.get("return-client-request-id", "")).lower() == "true"
+    ):
+        response.headers["client-request-id"] = client_id
+    return response
+
+
+def create_app(config: EmulatorConfig | None = None, *, runner: Runner | None = None) -> Starlette:
+    """A Starlette app serving the Batch REST API; its lifespan runs the emulator."""
+    config = config or EmulatorConfig()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        emulator = Emulator(config, runner)
+        app.state.emulator = emulator
+        await emulator.start()
+        try:
+            yield
+        finally:
+            await emulator.stop()
+
+    return Starlette(routes=[Route("/{path:path}", dispatch, methods=METHODS)], lifespan=lifespan)
+
+
+__all__ = ["create_app", "entity_headers"]

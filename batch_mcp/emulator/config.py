@@ -1,0 +1,66 @@
+"""Settings of one emulator instance.
+
+The defaults suit a person running `batch-mcp emulator` by hand: state under a per-user folder,
+real processes, transitions that take about a second so state changes are visible. Tests use
+`data_dir=":memory:"`, `runner="instant"` (or real processes) and a tiny `transition_delay`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+# The well-known development account, like Azurite's devstoreaccount1. The key is public: it
+# protects nothing, it only lets clients that insist on Shared Key (the Azure CLI, SDK samples)
+# talk to the emulator. Enable verification with account_name/account_key.
+DEV_ACCOUNT_NAME = "devbatchaccount1"
+DEV_ACCOUNT_KEY = "ZGV2YmF0Y2hhY2NvdW50MS1sb2NhbC1lbXVsYXRvci1rZXktbm90LWEtc2VjcmV0IQ=="
+
+RunnerKind = Literal["process", "instant"]
+
+
+def default_data_dir() -> Path:
+    """A per-user folder: $XDG_DATA_HOME/batch-mcp/emulator (or ~/.local/share/...)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "batch-mcp" / "emulator"
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything an emulator instance needs; see the field comments for what each knob does."""
+
+    data_dir: str | Path = ":memory:"  # SQLite + node folders; ":memory:" keeps state in memory, files in a temp dir
+    account_name: str | None = None  # with account_key: verify Shared Key signatures
+    account_key: str | None = None
+    transition_delay: float = 1.0  # seconds per state transition (node start, resize, reboot, delete, ...)
+    runner: RunnerKind = "process"  # "process": real subprocesses; "instant": tasks finish at once (exit 0)
+    seed_pool: bool = False  # create one small ready pool at first start
+    seed_pool_id: str = "local"
+    seed_pool_nodes: int = 1
+    seed_pool_slots: int = 4
+    max_nodes_per_pool: int = 8  # every node is a set of slots on this machine: keep pools small
+    max_total_slots: int = 64  # all running tasks of the instance, across pools
+    tick_interval: float = 0.05  # how often the clock loop advances transitions and schedules tasks
+    metrics_interval: float = 30.0  # how often pool metrics ($PendingTasks, ...) are sampled for autoscale
+    max_request_body: int = 1024 * 1024  # larger bodies answer 413 RequestBodyTooLarge
+    region: str = "local"
+    vm_size_cores: int = 2  # cores reported for every VM size (usage metrics, core hours)
+    applications: list[dict[str, Any]] = field(default_factory=list)  # ApplicationSummary entries to serve
+    instant_exit_code: int = 0  # exit code the instant runner reports
+
+    @property
+    def in_memory(self) -> bool:
+        return str(self.data_dir) == ":memory:"
+
+    @property
+    def verifies_shared_key(self) -> bool:
+        return bool(self.account_name and self.account_key)
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings for logs and reports, with the key masked."""
+        out = {k: v for k, v in self.__dict__.items() if k != "account_key"}
+        out["account_key"] = "***" if self.account_key else None
+        out["data_dir"] = str(self.data_dir)
+        return out

@@ -1,0 +1,239 @@
+"""Running a task's command line: real subprocesses, or an instant stand-in for fast tests.
+
+Both runners take a `RunSpec` (command line, folders, environment, wall-clock limit) and return a
+`RunResult` (exit code or a failure as the service reports it). The backend decides what a run
+means for the task; a runner only runs.
+
+The process runner follows the service on Linux: the command line is split into argv like a shell
+would split words (`shlex.split`), with no expansion, redirection or pipes unless the command
+itself starts a shell (`/bin/sh -c "..."`). Each run gets its own process group, so a kill
+(terminate, wall-clock limit, node reboot, shutdown) takes the whole process tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+KILLED_EXIT_CODE = 137  # what Linux reports for a process ended with SIGKILL (128 + 9)
+
+
+@dataclass
+class RunSpec:
+    key: str  # unique per run, used to kill it
+    command_line: str
+    task_dir: Path  # holds stdout.txt, stderr.txt and wd/
+    env: dict[str, str]
+    timeout: float | None = None  # wall-clock seconds; None = unlimited
+    container: bool = False  # container settings cannot be honoured locally
+
+    @property
+    def wd(self) -> Path:
+        return self.task_dir / "wd"
+
+    @property
+    def stdout(self) -> Path:
+        return self.task_dir / "stdout.txt"
+
+    @property
+    def stderr(self) -> Path:
+        return self.task_dir / "stderr.txt"
+
+
+@dataclass
+class RunResult:
+    start: float
+    end: float
+    exit_code: int | None = None
+    failure: dict[str, Any] | None = None  # TaskFailureInformation
+    killed: bool = False  # ended by kill() (terminate, requeue, shutdown)
+    timed_out: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.failure is None and self.exit_code == 0
+
+
+def failure(code: str, message: str, category: str = "usererror", **details: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"category": category, "code": code, "message": message}
+    if details:
+        out["details"] = [{"name": k, "value": v} for k, v in details.items()]
+    return out
+
+
+StartedHook = Callable[[int, float], None]  # (pid, process start time on /proc clock or 0)
+
+
+class Runner(Protocol):
+    async def run(self, spec: RunSpec, started: StartedHook | None = None) -> RunResult: ...
+
+    def kill(self, key: str) -> bool: ...
+
+    def kill_all(self) -> None: ...
+
+
+def prepare_folders(spec: RunSpec) -> None:
+    spec.wd.mkdir(parents=True, exist_ok=True)
+
+
+def container_failure() -> dict[str, Any]:
+    return failure(
+        "ContainerNotSupported",
+        "Container settings are accepted, but the local Batch emulator cannot run containers; run the command "
+        "without containerSettings.",
+    )
+
+
+class ProcessRunner:
+    """Runs command lines as local processes, one process group each."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.subprocess.Process] = {}
+        self._killed: set[str] = set()
+
+    async def run(self, spec: RunSpec, started: StartedHook | None = None) -> RunResult:
+        prepare_folders(spec)
+        begin = time.time()
+        if spec.container:
+            spec.stdout.write_bytes(b"")
+            spec.stderr.write_bytes(b"")
+            return RunResult(begin, time.time(), failure=container_failure())
+        try:
+            argv = shlex.split(spec.command_line)
+        except ValueError as exc:
+            return RunResult(
+                begin, time.time(), failure=failure("CommandLaunchFailed", f"The command line cannot be parsed: {exc}.")
+            )
+        if not argv:
+            return RunResult(begin, time.time(), failure=failure("CommandLaunchFailed", "The command line is empty."))
+        with spec.stdout.open("wb") as out, spec.stderr.open("wb") as err:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    cwd=spec.wd,
+                    env=spec.env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
+            except FileNotFoundError:
+                return RunResult(
+                    begin,
+                    time.time(),
+                    failure=failure("CommandProgramNotFound", f"The program {argv[0]!r} was not found."),
+                )
+            except OSError as exc:
+                return RunResult(
+                    begin,
+                    time.time(),
+                    failure=failure("CommandLaunchFailed", f"The command could not start: {exc.strerror}."),
+                )
+        self._running[spec.key] = proc
+        if started is not None:
+            started(proc.pid, process_start_ticks(proc.pid))
+        timed_out = False
+        try:
+            if spec.timeout is not None:
+                try:
+                    await asyncio.wait_for(proc.wait(), timeout=max(spec.timeout - (time.time() - begin), 0.0))
+                except TimeoutError:
+                    timed_out = True
+                    kill_group(proc.pid)
+                    await proc.wait()
+            else:
+                await proc.wait()
+        except BaseException:
+            kill_group(proc.pid)
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(proc.wait())
+            raise
+        finally:
+            self._running.pop(spec.key, None)
+        killed = spec.key in self._killed
+        self._killed.discard(spec.key)
+        code = proc.returncode
+        if code is not None and code < 0:
+            code = 128 - code  # ended by a signal: report it as a shell would (128 + signal)
+        result = RunResult(begin, time.time(), exit_code=code, killed=killed, timed_out=timed_out)
+        if timed_out:
+            result.failure = failure(
+                "MaxWallClockTimeExceeded", "The task ran longer than its maxWallClockTime and was ended."
+            )
+        return result
+
+    def kill(self, key: str) -> bool:
+        proc = self._running.get(key)
+        if proc is None:
+            return False
+        self._killed.add(key)
+        kill_group(proc.pid)
+        return True
+
+    def kill_all(self) -> None:
+        for key in list(self._running):
+            self.kill(key)
+
+
+@dataclass
+class InstantRunner:
+    """Finishes every run at once without starting a process: for fast tests of state machines.
+
+    `script`, if given, decides each run's exit code from its spec."""
+
+    exit_code: int = 0
+    script: Callable[[RunSpec], int] | None = None
+    _killed: set[str] = field(default_factory=set)
+
+    async def run(self, spec: RunSpec, started: StartedHook | None = None) -> RunResult:
+        prepare_folders(spec)
+        begin = time.time()
+        spec.stdout.write_bytes(b"")
+        spec.stderr.write_bytes(b"")
+        if spec.container:
+            return RunResult(begin, time.time(), failure=container_failure())
+        if started is not None:
+            started(0, 0.0)
+        await asyncio.sleep(0)
+        code = self.script(spec) if self.script else self.exit_code
+        return RunResult(begin, time.time(), exit_code=code)
+
+    def kill(self, key: str) -> bool:
+        return False
+
+    def kill_all(self) -> None:
+        return None
+
+
+def kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def process_start_ticks(pid: int) -> float:
+    """The process's start time from /proc (clock ticks since boot), to recognise it after a restart."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return 0.0
+    fields = text.rsplit(")", 1)[-1].split()
+    return float(fields[19]) if len(fields) > 19 else 0.0
+
+
+def kill_leftover(pid: int, start_ticks: float) -> bool:
+    """After a restart: end the process group of a run the previous emulator left behind, if that
+    process is still the same one (same start time), so a requeued task never runs twice at once."""
+    if pid <= 0 or not start_ticks:
+        return False
+    if process_start_ticks(pid) != start_ticks:
+        return False
+    kill_group(pid)
+    return True

@@ -1,0 +1,89 @@
+"""One running emulator: its store, node folders, runner, backend and clock, started and stopped
+together. `create_app` runs one per ASGI app (in the app's lifespan)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import anyio
+from anyio.abc import TaskGroup
+
+from batch_mcp.emulator.backend import Backend
+from batch_mcp.emulator.clock import run_clock
+from batch_mcp.emulator.config import EmulatorConfig
+from batch_mcp.emulator.nodefs import NodeFiles
+from batch_mcp.emulator.runner import InstantRunner, ProcessRunner, Runner
+from batch_mcp.emulator.store import Store
+
+log = logging.getLogger("batch_mcp.emulator")
+DB_NAME = "emulator.sqlite3"
+
+
+def make_runner(config: EmulatorConfig) -> Runner:
+    if config.runner == "instant":
+        return InstantRunner(exit_code=config.instant_exit_code)
+    return ProcessRunner()
+
+
+class Emulator:
+    def __init__(self, config: EmulatorConfig, runner: Runner | None = None) -> None:
+        self.config = config
+        self.runner = runner or make_runner(config)
+        self._tmp: Path | None = None
+        self._tg: TaskGroup | None = None
+        self.store: Store | None = None
+        self.backend: Backend | None = None
+        self.recovered: dict[str, int] = {}
+
+    @property
+    def data_root(self) -> Path:
+        return self._tmp if self._tmp is not None else Path(self.config.data_dir)
+
+    def _open(self) -> Backend:
+        """Open the store and node folders (":memory:" → a temporary folder for node files)."""
+        if self.config.in_memory:
+            self._tmp = Path(tempfile.mkdtemp(prefix="batch-emulator-"))
+            db: str | Path = ":memory:"
+        else:
+            root = Path(self.config.data_dir).expanduser()
+            root.mkdir(parents=True, exist_ok=True)
+            db = root / DB_NAME
+        self.store = Store(db)
+        return Backend(self.config, self.store, NodeFiles(self.data_root / "nodes"), self.runner)
+
+    async def start(self) -> Backend:
+        self.backend = self._open()
+        self.recovered = self.backend.recover()
+        if self.recovered.get("requeued"):
+            log.info("emulator restarted: requeued %(requeued)d running task(s)", self.recovered)
+        self.backend.seed()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        await self._tg.start(run_clock, self.backend)
+        return self.backend
+
+    async def stop(self) -> None:
+        self.runner.kill_all()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            self._tg = None
+        self.runner.kill_all()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    async def __aenter__(self) -> Backend:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()

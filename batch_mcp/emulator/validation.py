@@ -1,0 +1,71 @@
+"""Request bodies checked against the spec's request models, answered with the service's codes.
+
+The schemas come from the committed catalog (each tool's full validation schema, whose body
+fields are the request model's), so the emulator needs no spec at run time. `2025-06-01` bodies are checked
+against the 2024 models without strictness about unknown fields, since that version added some.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from batch_mcp.catalog import load_catalog
+from batch_mcp.catalog.validation import describe, make_validator
+from batch_mcp.emulator import errors
+from batch_mcp.redaction import is_secret_field
+
+
+def _loosen(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _loosen(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)}
+    if isinstance(node, list):
+        return [_loosen(v) for v in node]
+    return node
+
+
+@cache
+def body_validator(catalog_version: str, tool_name: str, strict: bool) -> Draft202012Validator:
+    """The tool's full argument schema cut down to its body fields: the request model, with every
+    collapsed subtree expanded to its full, strict definition."""
+    catalog = load_catalog(catalog_version)
+    tool = catalog[tool_name]
+    body_fields = {name for name, binding in tool.http.args.items() if binding.location == "body"}
+    schema = copy.deepcopy(catalog.validation_schema(tool_name))
+    schema["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k in body_fields}
+    schema["required"] = [r for r in schema.get("required", []) if r in body_fields]
+    if not schema["required"]:
+        del schema["required"]
+    return make_validator(schema if strict else _loosen(schema))
+
+
+def _property_path(error: ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path if isinstance(p, str)]
+    return parts[-1] if parts else ""
+
+
+def to_batch_error(error: ValidationError) -> errors.BatchError:
+    if error.validator == "required":
+        missing = [n for n in error.validator_value if n not in (error.instance or {})]
+        return errors.missing_property(missing[0] if missing else "")
+    if error.validator == "additionalProperties":
+        return errors.invalid_body(describe(error))
+    name = _property_path(error)
+    value = "(hidden)" if is_secret_field(name) else error.instance
+    if isinstance(value, dict | list):
+        value = type(value).__name__
+    return errors.invalid_property(name, value, describe(error))
+
+
+def validate_body(catalog_version: str, tool_name: str, body: Any, *, strict: bool = True) -> None:
+    """Raise the service's 400 for the first problem with `body`."""
+    if not isinstance(body, dict):
+        raise errors.invalid_body("The request body must be a JSON object.")
+    validator = body_validator(catalog_version, tool_name, strict)
+    problems = sorted(validator.iter_errors(body), key=lambda e: (e.validator != "required", list(e.absolute_path)))
+    if problems:
+        raise to_batch_error(problems[0])

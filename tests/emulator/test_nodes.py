@@ -1,0 +1,90 @@
+"""Node state machines: start tasks, reboot and reimage (with their task options), scheduling
+on and off, users and remote login."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.emulator.conftest import fast_config, make_pool, ready_pool, running
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_start_task_runs_before_the_node_goes_idle_and_its_output_is_readable() -> None:
+    async with running() as (_, api):
+        start = {"commandLine": "/bin/sh -c 'echo started on $AZ_BATCH_NODE_ID'", "waitForSuccess": True}
+        nodes = await make_pool(api, "p", nodes=1, startTask=start)
+        node = nodes[0]
+        assert node["startTaskInfo"]["result"] == "success" and node["startTaskInfo"]["exitCode"] == 0
+        r = await api.get(f"/pools/p/nodes/{node['id']}/files/startup/stdout.txt")
+        assert r.text == f"started on {node['id']}\n"
+
+
+async def test_a_failing_start_task_leaves_the_node_starttaskfailed() -> None:
+    async with running() as (_, api):
+        start = {"commandLine": "/bin/sh -c 'exit 4'", "waitForSuccess": True, "maxTaskRetryCount": 1}
+        await api.post("/pools", ready_pool("p", nodes=1, startTask=start))
+        body = await api.wait("/pools/p/nodes", lambda b: b["value"] and b["value"][0]["state"] == "starttaskfailed")
+        info = body["value"][0]["startTaskInfo"]
+        assert (info["exitCode"], info["retryCount"], info["result"]) == (4, 1, "failure")
+
+
+async def test_reboot_requeues_a_running_task_and_the_node_comes_back() -> None:
+    async with running(fast_config(transition_delay=0.1)) as (_, api):
+        nodes = await make_pool(api, "p", nodes=1)
+        node = nodes[0]["id"]
+        await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
+        await api.post("/jobs/j/tasks", {"id": "long", "commandLine": "sleep 60"})
+        await api.wait("/jobs/j/tasks/long", lambda t: t["state"] == "running")
+        assert (await api.post(f"/pools/p/nodes/{node}/reboot", {"nodeRebootOption": "requeue"})).status_code == 202
+        assert (await api.get(f"/pools/p/nodes/{node}")).json()["state"] == "rebooting"
+        task = (await api.get("/jobs/j/tasks/long")).json()
+        assert task["state"] == "active" and task["executionInfo"]["requeueCount"] == 1
+        await api.wait(f"/pools/p/nodes/{node}", lambda n: n["state"] in ("idle", "running"))
+        await api.wait("/jobs/j/tasks/long", lambda t: t["state"] == "running")
+        assert (await api.post("/jobs/j/tasks/long/terminate")).status_code == 204
+
+
+async def test_reimage_with_terminate_fails_the_task_and_wipes_the_node() -> None:
+    async with running() as (_, api):
+        node = (await make_pool(api, "p", nodes=1))[0]["id"]
+        await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
+        await api.post("/jobs/j/tasks", {"id": "done", "commandLine": "/bin/true"})
+        await api.wait("/jobs/j/tasks/done", lambda t: t["state"] == "completed")
+        await api.post("/jobs/j/tasks", {"id": "long", "commandLine": "sleep 60"})
+        await api.wait("/jobs/j/tasks/long", lambda t: t["state"] == "running")
+        assert (await api.post(f"/pools/p/nodes/{node}/reimage", {"nodeReimageOption": "terminate"})).status_code == 202
+        task = (await api.get("/jobs/j/tasks/long")).json()
+        assert task["state"] == "completed" and task["executionInfo"]["failureInfo"]["code"] == "TaskEnded"
+        await api.wait(f"/pools/p/nodes/{node}", lambda n: n["state"] == "idle")
+        listing = (await api.get(f"/pools/p/nodes/{node}/files", params={"recursive": "true"})).json()["value"]
+        assert not [f for f in listing if f["name"].startswith("workitems/")]
+
+
+async def test_disabled_scheduling_keeps_tasks_waiting_until_enabled() -> None:
+    async with running(fast_config(runner="instant")) as (_, api):
+        node = (await make_pool(api, "p", nodes=1))[0]["id"]
+        assert (await api.post(f"/pools/p/nodes/{node}/disablescheduling", {})).status_code == 200
+        n = (await api.get(f"/pools/p/nodes/{node}")).json()
+        assert (n["schedulingState"], n["state"]) == ("disabled", "offline")
+        await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
+        await api.post("/jobs/j/tasks", {"id": "t", "commandLine": "x"})
+        assert (await api.get("/jobs/j/tasks/t")).json()["state"] == "active"
+        assert (await api.post(f"/pools/p/nodes/{node}/enablescheduling")).status_code == 200
+        await api.wait("/jobs/j/tasks/t", lambda t: t["state"] == "completed")
+        n = (await api.get(f"/pools/p/nodes/{node}")).json()
+        assert n["totalTasksRun"] == 1 and n["recentTasks"][0]["taskId"] == "t"
+
+
+async def test_users_and_remote_login() -> None:
+    async with running() as (_, api):
+        node = (await make_pool(api, "p", nodes=1))[0]["id"]
+        base = f"/pools/p/nodes/{node}/users"
+        assert (await api.post(base, {"name": "ada", "password": "s3cret-Passw0rd"})).status_code == 201
+        assert (await api.post(base, {"name": "ADA", "password": "x"})).json()["code"] == "NodeUserExists"
+        assert (await api.call("PUT", f"{base}/ada", json={"password": "n3w-Passw0rd"})).status_code == 200
+        assert (await api.call("DELETE", f"{base}/nobody")).json()["code"] == "NodeUserNotFound"
+        assert (await api.call("DELETE", f"{base}/ada")).status_code == 200
+        login = (await api.get(f"/pools/p/nodes/{node}/remoteloginsettings")).json()
+        assert login["remoteLoginIPAddress"] == "127.0.0.1" and login["remoteLoginPort"] > 0
+        assert "s3cret" not in (await api.get(f"/pools/p/nodes/{node}")).text

@@ -1,0 +1,86 @@
+"""The official Python SDK (azure-batch 15.1.0, api-version 2025-06-01) as a real client of the
+emulator, signing every request with Shared Key."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+from azure.batch import BatchClient, models
+from azure.core.credentials import AzureNamedKeyCredential
+
+from batch_mcp.emulator import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME, EmbeddedEmulator
+from tests.emulator.conftest import fast_config
+
+TASKS = 500
+
+
+def wait(predicate, timeout: float = 60, interval: float = 0.05) -> None:
+    """A bounded poll for the synchronous SDK thread."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(interval)
+
+
+def drive(url: str) -> dict[str, object]:
+    client = BatchClient(endpoint=url, credential=AzureNamedKeyCredential(DEV_ACCOUNT_NAME, DEV_ACCOUNT_KEY))
+    client.create_pool(
+        models.BatchPoolCreateOptions(
+            id="sdkpool",
+            vm_size="standard_d2s_v3",
+            virtual_machine_configuration=models.VirtualMachineConfiguration(
+                image_reference=models.BatchVmImageReference(
+                    publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts", version="latest"
+                ),
+                node_agent_sku_id="batch.node.ubuntu 22.04",
+            ),
+            target_dedicated_nodes=2,
+            task_slots_per_node=4,
+        )
+    )
+    wait(lambda: client.get_pool("sdkpool").allocation_state == models.AllocationState.STEADY)
+    client.create_job(models.BatchJobCreateOptions(id="sdkjob", pool_info=models.BatchPoolInfo(pool_id="sdkpool")))
+    tasks = [
+        models.BatchTaskCreateOptions(id=f"t{i:03d}", command_line=f"/bin/sh -c 'echo hello-from-{i:03d}'")
+        for i in range(TASKS)
+    ]
+    added = client.create_tasks("sdkjob", tasks, max_concurrency=2)
+    wait(lambda: client.get_job_task_counts("sdkjob").task_counts.completed == TASKS, timeout=240, interval=0.2)
+    counts = client.get_job_task_counts("sdkjob").task_counts
+    listed = list(client.list_tasks("sdkjob", select=["id", "state"]))
+    first = b"".join(client.download_task_file("sdkjob", "t007", "stdout.txt", ocp_range="bytes=0-9"))
+    task = client.get_task("sdkjob", "t007")
+    client.begin_delete_job("sdkjob", polling_interval=1).result()
+    client.begin_delete_pool("sdkpool", polling_interval=1).result()
+    pools_left = [p.id for p in client.list_pools()]
+    return {
+        "added": added,
+        "counts": counts,
+        "listed": listed,
+        "first": first,
+        "task": task,
+        "pools_left": pools_left,
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_official_sdk_runs_500_tasks_end_to_end_with_shared_key() -> None:
+    config = fast_config(
+        account_name=DEV_ACCOUNT_NAME, account_key=DEV_ACCOUNT_KEY, transition_delay=0.05, tick_interval=0.02
+    )
+    async with EmbeddedEmulator(config) as emu:
+        with anyio.fail_after(300):
+            out = await anyio.to_thread.run_sync(drive, emu.url)
+    assert len(out["added"].result_values) == TASKS  # type: ignore[attr-defined]
+    assert all(r.status == models.BatchTaskAddStatus.SUCCESS for r in out["added"].result_values)  # type: ignore[attr-defined]
+    counts = out["counts"]
+    assert (counts.succeeded, counts.failed, counts.active, counts.running) == (TASKS, 0, 0, 0)  # type: ignore[attr-defined]
+    assert len(out["listed"]) == TASKS  # type: ignore[arg-type]
+    assert {t.state for t in out["listed"]} == {models.BatchTaskState.COMPLETED}  # type: ignore[attr-defined]
+    assert out["first"] == b"hello-from"
+    assert out["task"].execution_info.exit_code == 0  # type: ignore[attr-defined]
+    assert out["pools_left"] == []

@@ -1,0 +1,64 @@
+"""The one-line verdicts of task_diagnose, rule by rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batch_mcp.server.workflows.verdict import Facts, verdict
+
+
+def completed(exit_code: int | None, failure: dict[str, Any] | None = None, **info: Any) -> dict[str, Any]:
+    execution = {"exitCode": exit_code, "result": "success" if exit_code == 0 and not failure else "failure", **info}
+    if failure:
+        execution["failureInfo"] = failure
+    return {"id": "t", "state": "completed", "executionInfo": execution}
+
+
+def test_success() -> None:
+    assert verdict(Facts(task=completed(0))) == "Succeeded (exit code 0)."
+
+
+def test_a_known_exit_code_is_explained_and_the_last_stderr_line_quoted() -> None:
+    text = verdict(Facts(task=completed(127), stderr="sh: 1: mytool: not found\n\n"))
+    assert "exit code 127" in text and "command not found" in text and "mytool: not found" in text
+
+
+def test_an_empty_stderr_points_to_stdout() -> None:
+    assert "stderr is empty" in verdict(Facts(task=completed(2)))
+
+
+def test_retries_are_counted() -> None:
+    assert "retried 3 time(s)" in verdict(Facts(task=completed(1, retryCount=3)))
+
+
+def test_a_failure_before_the_command_ran_names_its_code() -> None:
+    failure = {"category": "usererror", "code": "BlobNotFound", "message": "The resource file does not exist."}
+    text = verdict(Facts(task=completed(None, failure)))
+    assert text.startswith("Batch could not run the command: BlobNotFound")
+
+
+def test_a_service_fault_says_to_reactivate() -> None:
+    failure = {"category": "servererror", "code": "InternalError", "message": "oops"}
+    assert "reactivate" in verdict(Facts(task=completed(None, failure)))
+
+
+def test_a_broken_start_task_on_the_node_is_mentioned() -> None:
+    node = {"id": "n1", "state": "idle", "startTaskInfo": {"result": "failure", "exitCode": 5}}
+    text = verdict(Facts(task=completed(1), node=node, startup_stderr="apt: unable to locate package\n"))
+    assert "start task of its node n1 failed" in text and "unable to locate package" in text
+
+
+def test_running_and_waiting_states() -> None:
+    running = {"state": "running", "nodeInfo": {"nodeId": "n1"}, "executionInfo": {"startTime": "T"}}
+    assert verdict(Facts(task=running)) == "Running on n1 since T."
+    waiting = {"state": "active"}
+    pool = {"id": "p", "targetDedicatedNodes": 0}
+    assert "pool p has no nodes" in verdict(Facts(task=waiting, job={"state": "active"}, pool=pool))
+    resizing = {"id": "p", "targetDedicatedNodes": 2, "allocationState": "resizing"}
+    assert "resizing to 2" in verdict(Facts(task=waiting, job={"state": "active"}, pool=resizing))
+    broken = verdict(Facts(task=waiting, job={"state": "active"}, pool=pool, pool_nodes={"startTaskFailed": 2}))
+    assert "no node of pool p can run tasks" in broken
+    busy = verdict(Facts(task=waiting, job={"state": "active"}, pool=pool, pool_nodes={"running": 2}))
+    assert "busy" in busy
+    assert "job is disabled" in verdict(Facts(task=waiting, job={"state": "disabled"}))
+    assert "depends on" in verdict(Facts(task={"state": "active", "dependsOn": {"taskIds": ["a"]}}))

@@ -1,0 +1,81 @@
+"""wait_for: progress while waiting, the final state when done, the current state on timeout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.server.conftest import call, text
+from tests.server.workflows.conftest import ERA_VERSIONS, ProgressLog, add_pool, ok, workflow_client
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(("era", "version"), ERA_VERSIONS)
+async def test_waiting_for_a_pool_reports_progress_and_returns_it_steady_with_nodes_idle(
+    tmp_path: Path, era: str, version: str
+) -> None:
+    async with workflow_client(tmp_path, era, api_version=version) as client:
+        await add_pool(client, "grow", 2, steady=False)
+        progress = ProgressLog()
+        result = await client.call_tool("wait_for", {"pool_id": "grow", "timeout": 60}, progress_callback=progress)
+        assert not result.is_error, text(result)
+        data = result.structured_content or {}
+        assert data["done"] is True and data["timedOut"] is False
+        assert data["state"]["allocationState"] == "steady"
+        assert data["state"]["nodes"] == {"idle": 2}
+        assert progress.events and all("pool grow" in (message or "") for _, _, message in progress.events)
+
+
+@pytest.mark.parametrize(("era", "version"), ERA_VERSIONS)
+async def test_waiting_for_a_job_returns_when_all_its_tasks_have_completed(
+    tmp_path: Path, era: str, version: str
+) -> None:
+    async with workflow_client(tmp_path, era, api_version=version) as client:
+        await ok(client, "job_add", {"id": "work", "poolInfo": {"poolId": "local"}})
+        batch = [{"id": f"t{i}", "commandLine": f"/bin/sh -c 'exit {i % 2}'"} for i in range(6)]
+        await ok(client, "tasks_submit", {"job_id": "work", "tasks": batch})
+        progress = ProgressLog()
+        result = await client.call_tool("wait_for", {"job_id": "work", "timeout": 60}, progress_callback=progress)
+        data = result.structured_content or {}
+        assert data["done"] is True, text(result)
+        counts = data["state"]["tasks"]
+        assert (counts["completed"], counts["succeeded"], counts["failed"]) == (6, 3, 3)
+        assert progress.events[-1][:2] == (6, 6)
+        assert "6/6 tasks complete" in (progress.events[-1][2] or "")
+
+
+async def test_waiting_for_a_task_returns_its_exit_code(tmp_path: Path) -> None:
+    async with workflow_client(tmp_path) as client:
+        await ok(client, "job_add", {"id": "one", "poolInfo": {"poolId": "local"}})
+        await ok(client, "task_add", {"job_id": "one", "id": "t", "commandLine": "/bin/sh -c 'exit 4'"})
+        result = await ok(client, "wait_for", {"job_id": "one", "task_id": "t", "timeout": 60})
+        data = result.structured_content or {}
+        assert data["done"] is True
+        assert data["state"]["state"] == "completed" and data["state"]["exitCode"] == 4
+
+
+async def test_a_timeout_returns_the_current_state_not_an_error(tmp_path: Path) -> None:
+    async with workflow_client(tmp_path) as client:
+        await ok(client, "job_add", {"id": "slow", "poolInfo": {"poolId": "local"}})
+        await ok(client, "task_add", {"job_id": "slow", "id": "sleeper", "commandLine": "/bin/sleep 60"})
+        progress = ProgressLog()
+        result = await client.call_tool(
+            "wait_for", {"job_id": "slow", "task_id": "sleeper", "timeout": 1}, progress_callback=progress
+        )
+        assert not result.is_error, text(result)
+        data = result.structured_content or {}
+        assert data["timedOut"] is True and data["done"] is False
+        assert data["state"]["state"] in ("active", "preparing", "running")
+        assert "call wait_for again" in text(result)
+        assert progress.events  # the sleeper is killed when the emulator shuts down
+
+
+async def test_wrong_target_combinations_and_unknown_ids_are_tool_errors(tmp_path: Path) -> None:
+    async with workflow_client(tmp_path) as client:
+        for args in ({}, {"pool_id": "local", "job_id": "x"}, {"task_id": "t"}):
+            result = await call(client, "wait_for", args)
+            assert result.is_error and "pool_id" in text(result), args
+        result = await call(client, "wait_for", {"pool_id": "nosuchpool", "timeout": 5})
+        assert result.is_error and "nosuchpool" in text(result)
