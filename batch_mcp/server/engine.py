@@ -20,6 +20,7 @@ import mcp_types as types
 from batch_mcp.batch.errors import BatchError
 from batch_mcp.catalog import Catalog, ToolDef
 from batch_mcp.catalog.validation import make_validator, validation_errors
+from batch_mcp.redaction import redact_text
 from batch_mcp.server import render
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.errors import batch_error_text
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 AnyTool = ToolDef | ServerTool
 Answer = Literal["accept", "decline", "cannot"]
-FILE_WINDOW = 256 * 1024
+FILE_WINDOW = 256 * 1024  # an RDP file or other small download read whole, up to this
 
 
 class Asker(Protocol):
@@ -183,35 +184,35 @@ class Engine:
         return render.list_result(f"{len(page.items)} item(s){more}", shaped)
 
     async def _read_window(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
-        byte_range = parse_range(args.get("range")) or (0, FILE_WINDOW - 1)
-        start, end = byte_range
-        if end is None or end - start + 1 > FILE_WINDOW:
-            end = start + FILE_WINDOW - 1
-        wire_args = {k: v for k, v in args.items() if k != "range"}
-        async with self.client.open_stream(tool, wire_args, byte_range=(start, end)) as stream:
-            chunks = [chunk async for chunk in stream.aiter_bytes()]
-            size = stream.properties.get("contentLength")
-        data = b"".join(chunks)[:FILE_WINDOW]
-        shown_end = start + len(data) - 1
-        total = f" of {size}" if size is not None else ""
-        header = f"{args.get('file_path', tool.name)}: bytes {start}-{shown_end}{total}"
-        text = decode_text(data)
-        if text is None:
-            blob = base64.b64encode(data).decode("ascii")
+        """A window of a file (task_file_get, node_file_get), or a small download (an RDP file)."""
+        from batch_mcp.server.file_windows import read_window, target_for
+        from batch_mcp.server.uris import FileQuery
+
+        start, end = parse_range(args.get("range")) or (None, None)
+        target = target_for(tool.name, args, FileQuery(start=start, end=end))
+        if target is None:
+            async with self.client.open_stream(tool, args) as stream:
+                data = await stream.read(limit=FILE_WINDOW)
+            return render.text_result(data.decode("utf-8", errors="replace"))
+        window = await read_window(self.client, target)
+        header = f"{target.path}: bytes {window.start}-{window.end} of {window.size}"
+        if not window.complete and window.end + 1 < window.size:
+            header += f" (more: range=bytes={window.end + 1}-)"
+        if window.text is None:
             return types.CallToolResult(
                 content=[
                     types.TextContent(text=header + " (binary, base64 below)"),
                     types.EmbeddedResource(
                         type="resource",
                         resource=types.BlobResourceContents(
-                            uri=f"batch://{tool.name}/{args.get('file_path', '')}",
-                            blob=blob,
+                            uri=target.with_query(start=window.start, end=window.end),
+                            blob=base64.b64encode(window.data).decode("ascii"),
                             mime_type="application/octet-stream",
                         ),
                     ),
                 ]
             )
-        return render.text_result(f"{header}\n{text}")
+        return render.text_result(f"{header}\n{redact_text(window.text)}")
 
 
 def parse_range(value: str | None) -> tuple[int, int | None] | None:
@@ -219,18 +220,6 @@ def parse_range(value: str | None) -> tuple[int, int | None] | None:
         return None
     first, _, last = value.removeprefix("bytes=").partition("-")
     return int(first), (int(last) if last else None)
-
-
-def decode_text(data: bytes) -> str | None:
-    """UTF-8 text, tolerating a character cut at the window's edge; None for binary data."""
-    if b"\x00" in data[:8192]:
-        return None
-    for cut in range(4):
-        try:
-            return data[: len(data) - cut].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-    return None
 
 
 def _target(args: Mapping[str, Any]) -> str:

@@ -9,11 +9,13 @@ either edge of the window is left out, and the range reported says so); anything
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from batch_mcp.batch import BatchClient
-from batch_mcp.batch.errors import BatchProtocolError
-from batch_mcp.server.uris import BatchUri
+from batch_mcp.batch.errors import BatchError, BatchProtocolError
+from batch_mcp.server.uris import BatchUri, FileQuery
 
 DEFAULT_WINDOW = 256 * 1024
 TAIL_FIRST_BLOCK = 16 * 1024
@@ -22,7 +24,16 @@ CONTENT_TOOLS = {"task_file": "task_file_get", "node_file": "node_file_get"}
 PROPERTIES_TOOLS = {"task_file": "task_file_get_properties", "node_file": "node_file_get_properties"}
 
 
-class WindowError(ValueError):
+def target_for(tool: str, args: Mapping[str, Any], query: FileQuery | None = None) -> BatchUri | None:
+    """The file that a content tool's arguments name (task_file_get, node_file_get), else None."""
+    if tool == CONTENT_TOOLS["task_file"]:
+        return BatchUri("task_file", (args["job_id"], args["task_id"]), args["file_path"], query or FileQuery())
+    if tool == CONTENT_TOOLS["node_file"]:
+        return BatchUri("node_file", (args["pool_id"], args["node_id"]), args["file_path"], query or FileQuery())
+    return None
+
+
+class WindowError(BatchError):
     """A request the file cannot satisfy (a range past its end, a directory)."""
 
 
@@ -91,7 +102,7 @@ async def file_size(client: BatchClient, target: BatchUri) -> int:
     return size
 
 
-async def _read_range(client: BatchClient, target: BatchUri, start: int, end: int) -> bytes:
+async def read_range(client: BatchClient, target: BatchUri, start: int, end: int) -> bytes:
     """Bytes start..end (inclusive) of the file, in one ranged GET."""
     parts: list[bytes] = []
     want = end - start + 1
@@ -121,7 +132,7 @@ async def read_window(client: BatchClient, target: BatchUri, window: int = DEFAU
     end = min(end, start + window - 1)
     if size == 0 or end < start:
         return Window(b"", start if size else 0, (start if size else 0) - 1, size, "")
-    data = await _read_range(client, target, start, end)
+    data = await read_range(client, target, start, end)
     return _shape(data, start, size, mid_start=start > 0)
 
 
@@ -143,7 +154,7 @@ async def _tail(client: BatchClient, target: BatchUri, size: int, lines: int, wi
     while True:
         new_start = max(0, size - min(window, len(data) + block))
         if new_start < start:
-            data = await _read_range(client, target, new_start, start - 1) + data
+            data = await read_range(client, target, new_start, start - 1) + data
             start = new_start
         if looks_binary(data):
             return _shape(data, start, size, mid_start=start > 0)

@@ -9,7 +9,7 @@ import pytest
 
 from batch_mcp.batch import BatchClient
 from batch_mcp.catalog import load_catalog
-from batch_mcp.server.workflows.tail import FIRST_WINDOW, MAX_TAIL_BYTES, cut_lines, read_tail
+from batch_mcp.server.workflows.tail import MAX_TAIL_BYTES, read_tail
 
 ENDPOINT = "https://acct.region.batch.azure.com"
 ARGS = {"job_id": "j", "task_id": "t", "file_path": "stdout.txt"}
@@ -45,18 +45,19 @@ async def test_a_few_lines_of_a_large_file_take_one_small_read_at_its_end() -> N
     assert tail.text == "line 199997\nline 199998\nline 199999"
     assert tail.start == len(content) - len(b"line 199997\nline 199998\nline 199999\n")
     assert tail.more and tail.size == len(content)
-    assert server.ranges == [(len(content) - FIRST_WINDOW, len(content) - 1)]
+    assert len(server.ranges) == 1
+    start, end = server.ranges[0]
+    assert end == len(content) - 1 and end - start + 1 <= MAX_TAIL_BYTES
 
 
 @pytest.mark.anyio
-async def test_more_lines_read_further_back_without_reading_a_byte_twice_or_past_the_budget() -> None:
+async def test_more_lines_than_the_budget_holds_read_no_byte_twice_and_show_whole_lines() -> None:
     content = b"".join(b"%06d\n" % i for i in range(100_000))
     tail, server = await tail_of(content, 2000)
     covered = sorted(server.ranges)
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(covered))  # adjacent, no overlap
-    assert sum(end - start + 1 for start, end in covered) == MAX_TAIL_BYTES
-    assert MAX_TAIL_BYTES % 7  # so the window starts mid-line ...
-    assert tail.lines == MAX_TAIL_BYTES // 7  # ... and that cut line is dropped: whole lines only
+    assert sum(end - start + 1 for start, end in covered) <= MAX_TAIL_BYTES
+    assert tail.lines == len(tail.text.split("\n")) and all(len(line) == 6 for line in tail.text.split("\n"))
     assert tail.start == len(content) - 7 * tail.lines
     assert tail.text.endswith("099999") and tail.more
 
@@ -68,26 +69,19 @@ async def test_an_empty_file_is_not_read() -> None:
     assert server.ranges == []
 
 
-def test_cut_lines_keeps_the_last_lines_and_a_missing_final_newline() -> None:
-    tail = cut_lines(b"a\nb\nc", start=0, size=5, lines=2)
+@pytest.mark.anyio
+async def test_a_short_file_is_shown_whole_with_its_missing_final_newline() -> None:
+    tail, _ = await tail_of(b"a\nb\nc", 2)
     assert (tail.text, tail.start, tail.more) == ("b\nc", 2, True)
 
 
-def test_cut_lines_drops_a_first_line_that_starts_before_the_window() -> None:
-    tail = cut_lines(b"rtial\nwhole\n", start=100, size=112, lines=5)
-    assert (tail.text, tail.start, tail.lines) == ("whole", 106, 1)
-
-
-def test_one_line_longer_than_the_window_is_shown_cut_rather_than_not_at_all() -> None:
-    tail = cut_lines(b"x" * 50, start=1000, size=1050, lines=5)
-    assert (tail.text, tail.start, tail.more) == ("x" * 50, 1000, True)
-
-
-def test_binary_content_is_flagged_not_decoded() -> None:
-    tail = cut_lines(b"\x00\x01\x02", start=0, size=3, lines=5)
+@pytest.mark.anyio
+async def test_binary_content_is_flagged_not_decoded() -> None:
+    tail, _ = await tail_of(b"\x00\x01\x02", 5)
     assert tail.binary and tail.text == ""
 
 
-def test_secrets_in_a_log_are_masked() -> None:
-    tail = cut_lines(b"GET https://x.blob.core.windows.net/c/f?sv=1&sig=abcdef123\n", start=0, size=60, lines=5)
+@pytest.mark.anyio
+async def test_secrets_in_a_log_are_masked() -> None:
+    tail, _ = await tail_of(b"GET https://x.blob.core.windows.net/c/f?sv=1&sig=abcdef123\n", 5)
     assert "abcdef123" not in tail.text and "sig=***" in tail.text
