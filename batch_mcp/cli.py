@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     from batch_mcp.catalog.cli import add_parser as add_catalog
+    from batch_mcp.emulator.cli import add_parser as add_emulator
     from batch_mcp.server.cli import add_common_arguments, add_parsers, add_serve_arguments, run_serve
 
     parser = argparse.ArgumentParser(
@@ -22,12 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="{catalog,tools,call,emulator}")
     add_catalog(subparsers)
     add_parsers(subparsers)
-    try:
-        from batch_mcp.emulator.cli import add_parser as add_emulator
-    except ImportError:  # the emulator package is optional at import time only while it is being built
-        pass
-    else:
-        add_emulator(subparsers)
+    add_emulator(subparsers)
     return parser
 
 

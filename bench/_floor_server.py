@@ -14,12 +14,22 @@ from mcp.server import Server
 
 # The same result shape as batch-mcp's pool_get (structured content checked by the client against an
 # output schema, plus text), so the comparison is of the frameworks and not of the replies.
-OUTPUT_SCHEMA = {"type": "object", "properties": {"id": {"type": "string"}, "state": {"type": "string"},
-                                                  "allocationState": {"type": "string"}, "vmSize": {"type": "string"},
-                                                  "currentDedicatedNodes": {"type": "integer"},
-                                                  "targetDedicatedNodes": {"type": "integer"}}}
-TOOL = types.Tool(name="pool_get", input_schema={"type": "object", "properties": {"pool_id": {"type": "string"}}},
-                  output_schema=OUTPUT_SCHEMA)
+OUTPUT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "state": {"type": "string"},
+        "allocationState": {"type": "string"},
+        "vmSize": {"type": "string"},
+        "currentDedicatedNodes": {"type": "integer"},
+        "targetDedicatedNodes": {"type": "integer"},
+    },
+}
+TOOL = types.Tool(
+    name="pool_get",
+    input_schema={"type": "object", "properties": {"pool_id": {"type": "string"}}},
+    output_schema=OUTPUT_SCHEMA,
+)
 
 
 def floor_server(endpoint: str) -> Server[Any]:
@@ -35,8 +45,9 @@ def floor_server(endpoint: str) -> Server[Any]:
 
             clients.append(BatchClient(load_catalog(), endpoint))
         result = await clients[0].call("pool_get", params.arguments or {})
-        return types.CallToolResult(content=[types.TextContent(text=json.dumps(result.data))],
-                                    structured_content=result.data)
+        return types.CallToolResult(
+            content=[types.TextContent(text=json.dumps(result.data))], structured_content=result.data
+        )
 
     return Server("floor", on_list_tools=list_tools, on_call_tool=call_tool)
 

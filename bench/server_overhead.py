@@ -36,8 +36,16 @@ from batch_mcp.catalog import load_catalog
 from batch_mcp.server import create_server
 from batch_mcp.settings import Settings
 
-POOL = {"id": "p1", "state": "active", "allocationState": "steady", "vmSize": "standard_d2s_v3",
-        "currentDedicatedNodes": 2, "targetDedicatedNodes": 2, "eTag": "0x1", "lastModified": "2026-01-01T00:00:00Z"}
+POOL = {
+    "id": "p1",
+    "state": "active",
+    "allocationState": "steady",
+    "vmSize": "standard_d2s_v3",
+    "currentDedicatedNodes": 2,
+    "targetDedicatedNodes": 2,
+    "eTag": "0x1",
+    "lastModified": "2026-01-01T00:00:00Z",
+}
 FLOOR_SCRIPT = Path(__file__).with_name("_floor_server.py")
 
 
@@ -91,7 +99,8 @@ async def per_call(endpoint: str, n: int) -> dict[str, list[float]]:
         for label, server in (("floor", floor_server(endpoint)), ("batch-mcp", create_server(settings_for(endpoint)))):
             async with mcp.Client(server, mode=era) as c:
                 results[f"{label} in-memory {era}"] = await time_calls(
-                    lambda c=c: c.call_tool("pool_get", {"pool_id": "p1"}), n)
+                    lambda c=c: c.call_tool("pool_get", {"pool_id": "p1"}), n
+                )
     for label, args in (("floor", [str(FLOOR_SCRIPT), endpoint]), ("batch-mcp", ["-m", "batch_mcp"])):
         params = StdioServerParameters(command=sys.executable, args=args, env=server_env(endpoint))
         async with mcp.Client(params, mode="legacy") as c:
@@ -129,8 +138,11 @@ async def main_async(calls: int, starts: int) -> None:
     ours_azure = await cold_start(["-m", "batch_mcp"], server_env(endpoint), starts)
     ours_emulator = await cold_start(["-m", "batch_mcp"], server_env(None), starts)
     f = statistics.median(floor)
-    for label, samples in (("SDK floor (one tool)", floor), ("batch-mcp, Batch endpoint", ours_azure),
-                           ("batch-mcp, embedded emulator", ours_emulator)):
+    for label, samples in (
+        ("SDK floor (one tool)", floor),
+        ("batch-mcp, Batch endpoint", ours_azure),
+        ("batch-mcp, embedded emulator", ours_emulator),
+    ):
         m = statistics.median(samples)
         print(f"  {label:<30} {m:6.3f}   {m / f:5.2f}x floor")
 

@@ -23,9 +23,27 @@ machines (no HTTP); `store` is SQLite (no HTTP); `runner` runs processes; `clock
 and schedules tasks.
 """
 
-from batch_mcp.emulator.app import create_app
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from batch_mcp.emulator.config import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME, EmulatorConfig, default_data_dir
-from batch_mcp.emulator.embedded import EmbeddedEmulator
+
+if TYPE_CHECKING:
+    from batch_mcp.emulator.app import create_app
+    from batch_mcp.emulator.embedded import EmbeddedEmulator
+
+# The HTTP app and the embedded server load on first use, so `batch-mcp` (which registers the
+# `emulator` subcommand) does not pay for them when it talks to a real Batch account.
+_LAZY = {"create_app": "batch_mcp.emulator.app", "EmbeddedEmulator": "batch_mcp.emulator.embedded"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEV_ACCOUNT_KEY",

@@ -11,11 +11,13 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batch_mcp.batch import BatchClient
 from batch_mcp.batch.errors import BatchError, BatchProtocolError
 from batch_mcp.server.uris import BatchUri, FileQuery
+
+if TYPE_CHECKING:
+    from batch_mcp.batch import BatchClient
 
 DEFAULT_WINDOW = 256 * 1024
 TAIL_FIRST_BLOCK = 16 * 1024

@@ -22,10 +22,10 @@ from batch_mcp.redaction import redact
 from batch_mcp.server import render
 from batch_mcp.server.server_tools import ServerTool, object_schema
 from batch_mcp.server.workflows.common import ID, Progress, short
-from batch_mcp.server.workflows.task_check import TaskChecker
 
 if TYPE_CHECKING:
     from batch_mcp.server.engine import CallContext
+    from batch_mcp.server.workflows.task_check import TaskChecker
 
 MAX_TASKS = 100_000  # per call; a larger batch is better split across calls
 SHOWN_INVALID = 10  # bad tasks named in a refusal
@@ -44,6 +44,8 @@ def task_checker(catalog: Catalog) -> TaskChecker:
     schema = copy.deepcopy(catalog.validation_schema(SINGLE_TASK_TOOL))
     schema["properties"].pop("job_id", None)
     schema["required"] = [name for name in schema.get("required", []) if name != "job_id"]
+    from batch_mcp.server.workflows.task_check import TaskChecker  # jsonschema loads on first submission
+
     return TaskChecker.for_schema(schema)
 
 
