@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     )
     page_size: int = Field(25, ge=1, le=1000, description="list items per reply when max_results is not given")
 
+    # -- resources and events ---------------------------------------------------------------------
+    resource_window: int = Field(
+        256 * 1024, ge=1024, le=16 * 1024 * 1024, description="bytes a file resource read returns at most"
+    )
+    max_watchers: int = Field(100, ge=1, description="resources watched for subscribers at once, across clients")
+    watch_max_interval: float = Field(20.0, ge=1.0, description="seconds between checks of an unchanging resource")
+
     # -- transport ------------------------------------------------------------------------------
     transport: Literal["stdio", "http"] = Field("stdio", description="stdio, or Streamable HTTP at /mcp")
     host: str = Field("127.0.0.1", description="HTTP bind address")

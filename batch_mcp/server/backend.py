@@ -13,12 +13,13 @@ from batch_mcp.catalog import Catalog
 from batch_mcp.redaction import register_secret
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.engine import Engine
-from batch_mcp.server.events import Events
+from batch_mcp.server.events import Events, EventsConfig
 from batch_mcp.server.guardrails import Guardrails
 from batch_mcp.server.impact import Lookups
 from batch_mcp.server.runtime import Live
 from batch_mcp.server.selection import Selection
 from batch_mcp.server.server_tools import ServerTool
+from batch_mcp.server.watchers import Backoff
 from batch_mcp.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -91,5 +92,10 @@ async def open_backend(
             server_tools=server_tools,
             page_size=settings.page_size,
         )
-        async with Events(backend.client, catalog) as events:
+        config = EventsConfig(
+            backoff=Backoff(maximum=settings.watch_max_interval),
+            max_watchers=settings.max_watchers,
+            window=settings.resource_window,
+        )
+        async with Events(backend.client, catalog, config) as events:
             yield Live(engine=engine, backend=backend, events=events)

@@ -14,27 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SETTING_FLAGS = (
-    "endpoint",
-    "account",
-    "auth",
-    "credential",
-    "api_version",
-    "toolsets",
-    "tools",
-    "exclude_tools",
-    "read_only",
-    "max_nodes",
-    "audit_log",
-    "page_size",
-    "emulator_data_dir",
-    "transport",
-    "host",
-    "port",
-    "token",
-    "allowed_hosts",
-)
-
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Batch account and tools (flags override BATCH_MCP_* / AZURE_BATCH_*)")
@@ -58,6 +37,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-nodes", type=int, help="refuse any pool size above this")
     group.add_argument("--audit-log", type=Path, help="JSON-lines audit log of calls that can change things")
     group.add_argument("--page-size", type=int, help="list items per reply by default (25)")
+    group.add_argument("--resource-window", type=int, help="bytes a file resource read returns at most")
+    group.add_argument("--max-watchers", type=int, help="resources watched for subscribers at once")
+    group.add_argument("--watch-max-interval", type=float, help="seconds between checks of an unchanging resource")
     group.add_argument("--emulator-data-dir", type=Path, help="state of the embedded emulator")
     group.add_argument("--emulator-transition-delay", type=float, help="seconds per emulated state change")
     parser.add_argument(
@@ -91,7 +73,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 def settings_from(args: argparse.Namespace):
     from batch_mcp.settings import Settings
 
-    given = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name, None) is not None}
+    given = {name: getattr(args, name) for name in Settings.model_fields if getattr(args, name, None) is not None}
     return Settings(**given)
 
 

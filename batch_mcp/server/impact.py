@@ -269,7 +269,7 @@ async def scale_plan(look: Lookups, tool: str, args: Mapping[str, Any], max_node
     if tool == "pool_resize":
         requested = (int(args.get("targetDedicatedNodes", 0)), int(args.get("targetLowPriorityNodes", 0)))
         if "targetDedicatedNodes" not in args:
-            plan["note"] = "targetDedicatedNodes not given: Batch takes it as 0"
+            plan["note"] = "targetDedicatedNodes not given: counted as 0 here; pass it to be explicit"
         if pool.get("allocationState") != "steady":
             result.batch_would_refuse = f"the pool is {pool.get('allocationState')}; Batch answers 409 until steady"
         elif pool.get("enableAutoScale"):

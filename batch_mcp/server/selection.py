@@ -30,7 +30,6 @@ DEFAULT_TOOLS = (
     "pool_remove_nodes",
     "pool_enable_auto_scale",
     "pool_evaluate_auto_scale",
-    "pool_list_node_counts",
     # nodes
     "node_list",
     "node_get",

@@ -124,3 +124,12 @@ async def test_patch_and_update_properties_replace_what_they_should() -> None:
         assert (await api.post("/pools/p/updateproperties", body)).status_code == 204
         pool = (await api.get("/pools/p")).json()
         assert "startTask" not in pool and pool["metadata"] == []
+
+
+async def test_a_negative_node_count_is_refused() -> None:
+    async with running() as (_, api):
+        await make_pool(api, "p", nodes=1)
+        response = await api.post("/pools/p/resize", {"targetDedicatedNodes": -1})
+        assert response.status_code == 400 and response.json()["code"] == "InvalidPropertyValue"
+        response = await api.post("/pools", {**ready_pool("q", nodes=1), "targetLowPriorityNodes": -2})
+        assert response.status_code == 400 and response.json()["code"] == "InvalidPropertyValue"

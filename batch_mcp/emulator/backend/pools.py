@@ -79,6 +79,9 @@ class PoolOps(BackendBase):
             body.setdefault("resizeTimeout", "PT15M")
             body.setdefault("targetDedicatedNodes", 0)
             body.setdefault("targetLowPriorityNodes", 0)
+        for name in ("targetDedicatedNodes", "targetLowPriorityNodes"):
+            if body.get(name, 0) < 0:
+                raise errors.invalid_property(name, body[name], "A node count cannot be negative.")
         if body.get("taskSlotsPerNode", 1) < 1:
             raise errors.invalid_property("taskSlotsPerNode", body["taskSlotsPerNode"])
         for ref in body.get("certificateReferences") or []:
@@ -150,6 +153,9 @@ class PoolOps(BackendBase):
             raise errors.conflict(
                 "PoolNotSteady", "The pool is not in a steady allocation state; wait or stop the resize first."
             )
+        for name in ("targetDedicatedNodes", "targetLowPriorityNodes"):
+            if params.get(name, 0) < 0:
+                raise errors.invalid_property(name, params[name], "A node count cannot be negative.")
         now = self.now()
         if "targetDedicatedNodes" in params:
             pool.body["targetDedicatedNodes"] = params["targetDedicatedNodes"]

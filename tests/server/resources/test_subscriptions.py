@@ -15,8 +15,6 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
-from batch_mcp.server import events as events_module
-from batch_mcp.server.events import EventsConfig
 from batch_mcp.server.resources import FILE_META_KEY
 from tests.server.conftest import call, text
 from tests.server.resources.conftest import Served, Updates, http_serve, idle_pool, serve, watchers_settle
@@ -114,11 +112,8 @@ async def test_subscribing_to_something_that_is_not_a_batch_resource_is_invalid_
         assert caught.value.error.code == types.INVALID_PARAMS
 
 
-async def test_the_watcher_cap_refuses_a_new_resource_in_both_eras(
-    tmp_path: Path, era: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(events_module, "DEFAULT_CONFIG", EventsConfig(max_watchers=2))
-    async with serve(tmp_path, era) as served:
+async def test_the_watcher_cap_refuses_a_new_resource_in_both_eras(tmp_path: Path, era: str) -> None:
+    async with serve(tmp_path, era, max_watchers=2) as served:
         client = served.client
         if era == "legacy":
             with warnings.catch_warnings():
