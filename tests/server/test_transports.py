@@ -3,6 +3,7 @@ in both protocol eras, with the HTTP protections a remote deployment needs."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -55,7 +56,7 @@ async def test_stdio_serves_tools_and_calls_in_both_eras(tmp_path: Path, era: st
 
 
 @pytest.fixture(scope="module")
-def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
     port, token = free_port(), secrets.token_urlsafe(16)
     tmp = tmp_path_factory.mktemp("http")
     proc = subprocess.Popen(
@@ -74,7 +75,7 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
                 if proc.poll() is not None:
                     raise RuntimeError(proc.stderr.read().decode()) from None
                 anyio.run(anyio.sleep, 0.05)
-        yield url, token
+        yield url, token, tmp / "audit.jsonl"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -85,8 +86,8 @@ def authed(token: str) -> httpx2.AsyncClient:
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_http_serves_both_eras_with_a_token(http_server: tuple[str, str], era: str) -> None:
-    url, token = http_server
+async def test_http_serves_both_eras_with_a_token(http_server: tuple[str, str, Path], era: str) -> None:
+    url, token, audit = http_server
     asker = answering(True)
     with anyio.fail_after(60):
         async with (
@@ -99,10 +100,14 @@ async def test_http_serves_both_eras_with_a_token(http_server: tuple[str, str], 
             result = await client.call_tool("job_delete", {"job_id": job})
             assert not result.is_error, text(result)
             assert len(asker.questions) == 1 and job in asker.questions[0]
+    entries = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
+    deleted = [e for e in entries if e["tool"] == "job_delete" and e["arguments"] == {"job_id": job}]
+    assert deleted and deleted[-1]["outcome"] == "ok"
+    assert deleted[-1]["principal"].startswith("bearer:") and token not in json.dumps(entries)
 
 
-async def test_http_refuses_requests_without_the_token(http_server: tuple[str, str]) -> None:
-    url, token = http_server
+async def test_http_refuses_requests_without_the_token(http_server: tuple[str, str, Path]) -> None:
+    url, token, _ = http_server
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     async with httpx2.AsyncClient(timeout=10) as http:
@@ -112,8 +117,8 @@ async def test_http_refuses_requests_without_the_token(http_server: tuple[str, s
     assert token not in missing.text + wrong.text
 
 
-async def test_http_rejects_a_foreign_host_header(http_server: tuple[str, str]) -> None:
-    url, token = http_server
+async def test_http_rejects_a_foreign_host_header(http_server: tuple[str, str, Path]) -> None:
+    url, token, _ = http_server
     body = {
         "jsonrpc": "2.0",
         "id": 1,
