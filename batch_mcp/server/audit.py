@@ -3,7 +3,8 @@
 One line per non-read call: time, tool, arguments with secrets masked, outcome (ok, error,
 invalid, refused, declined, dry_run), Batch request-id, and the HTTP principal when there is one.
 A long list argument (thousands of tasks) is kept as its length and a SHA-256 of its canonical
-JSON, which identifies exactly what was sent without copying megabytes into the log.
+JSON, which identifies exactly what was sent without copying megabytes into the log (a hash
+reveals nothing of the secrets it covers, so it is taken before masking).
 Lines are written with a single O_APPEND write each, so concurrent writers never interleave.
 """
 
@@ -55,7 +56,7 @@ class AuditLog:
         entry: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "tool": tool,
-            "arguments": _summarize_bulk(redact(dict(arguments))),
+            "arguments": redact(_summarize_bulk(dict(arguments))),
             "outcome": outcome,
         }
         if request_id:
