@@ -30,6 +30,7 @@ from batch_mcp.server.summary import summarize
 
 if TYPE_CHECKING:
     from batch_mcp.batch import BatchClient
+    from batch_mcp.server.selection import Selection
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Engine:
         self._server_validators: dict[str, Any] = {}
 
     @property
-    def selection(self):
+    def selection(self) -> Selection:
         return self.guardrails.selection
 
     # -- steps ---------------------------------------------------------------------------------
@@ -130,11 +131,12 @@ class Engine:
                 return outcome.done(
                     "declined", render.text_result(f"Not done: the user declined {tool.name}. Nothing was changed.")
                 )
+        request_id = None
         try:
             if isinstance(tool, ServerTool):
                 result = await tool.handler(ctx, args)
             else:
-                result = await self.execute(tool, args)
+                result, request_id = await self.execute(tool, args)
             note = await self.guardrails.after(tool, args, decision)
         except BatchError as exc:
             return outcome.done(
@@ -144,22 +146,18 @@ class Engine:
             )
         if note:
             result.content.append(types.TextContent(text=note))
-        return outcome.done(
-            "error" if result.is_error else "ok",
-            result,
-            request_id=(result.meta or {}).get("requestId") if result.meta else None,
-        )
+        return outcome.done("error" if result.is_error else "ok", result, request_id=request_id)
 
     # -- catalog tools ---------------------------------------------------------------------------
 
-    async def execute(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
+    async def execute(self, tool: ToolDef, args: Mapping[str, Any]) -> tuple[types.CallToolResult, str | None]:
+        """The tool's result, and the Batch request-id when one call answered it (for the audit)."""
         kind = tool.http.result
         if kind == "list":
-            return await self._list(tool, args)
+            return await self._list(tool, args), None
         if kind == "bytes":
-            return await self._read_window(tool, args)
+            return await self._read_window(tool, args), None
         result = await self.client.call(tool, args)
-        meta = {"requestId": result.request_id} if result.request_id else None
         if kind == "exists":
             exists = bool(result.data.get("exists"))
             out = render.json_result(f"{_target(args)} {'exists' if exists else 'does not exist'}.", result.data)
@@ -168,8 +166,7 @@ class Engine:
         else:
             verb = "accepted (Batch completes it in the background)" if result.status == 202 else "done"
             out = render.text_result(f"{tool.name} {verb}: {render.minified(result.data or {})}")
-        out.meta = meta
-        return out
+        return out, result.request_id
 
     async def _list(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
         limit = int(args.get("max_results") or self.page_size)
