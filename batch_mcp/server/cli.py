@@ -119,7 +119,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except TransportConfigError as exc:
         print(f"batch-mcp: {exc}", file=sys.stderr)
         return 2
-    app = http_app(server, settings.host, settings.port, plan, extra_routes=file_routes(ref))
+    app = http_app(server, settings.host, settings.port, plan, extra_routes=file_routes(ref, plan.security))
     print(banner(parts, no_confirm=args.no_confirm, http_plan=plan), file=sys.stderr)
     anyio.run(serve_http, app, settings.host, settings.port)
     return 0

@@ -22,6 +22,8 @@ from typing import Any
 from urllib.parse import quote
 
 from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -177,7 +179,25 @@ def _batch_error(exc: BatchError) -> Response:
     return _error(502, exc.code or type(exc).__name__, exc.message)
 
 
-def file_routes(runtime_ref: Any) -> list[Route]:
-    """The streaming endpoint's routes, behind the same bearer token as `/mcp`."""
-    app = RequireAuthMiddleware(FileStreamEndpoint(runtime_ref), required_scopes=[], resource_metadata_url=None)
+class HostCheck:
+    """The same Host/Origin checks as `/mcp` (DNS-rebinding protection), in front of an endpoint."""
+
+    def __init__(self, app: Any, security: TransportSecuritySettings) -> None:
+        self.app = app
+        self.guard = TransportSecurityMiddleware(security)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = await self.guard.validate_request(Request(scope, receive), is_post=False)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def file_routes(runtime_ref: Any, security: TransportSecuritySettings | None = None) -> list[Route]:
+    """The streaming endpoint's routes, behind the same bearer token (and, given the transport's
+    settings, the same Host/Origin checks) as `/mcp`."""
+    app: Any = RequireAuthMiddleware(FileStreamEndpoint(runtime_ref), required_scopes=[], resource_metadata_url=None)
+    if security is not None:
+        app = HostCheck(app, security)
     return [Route(FILES_PREFIX + "{rest:path}", endpoint=app, methods=["GET", "HEAD"])]

@@ -157,7 +157,7 @@ async def http_serve(tmp_path: Path) -> AsyncIterator[HttpServed]:
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(16)
     plan = plan_http("127.0.0.1", port, token, [])
-    app = http_app(server, "127.0.0.1", port, plan, extra_routes=file_routes(ref))
+    app = http_app(server, "127.0.0.1", port, plan, extra_routes=file_routes(ref, plan.security))
     web = _QuietServer(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
     try:
         async with anyio.create_task_group() as group:

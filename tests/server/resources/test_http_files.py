@@ -72,6 +72,14 @@ async def test_without_the_right_token_nothing_is_served(tmp_path: Path) -> None
                 assert served.token not in refused.text
 
 
+async def test_a_foreign_host_header_is_refused_even_with_the_token(tmp_path: Path) -> None:
+    async with http_serve(tmp_path) as served, served.http(served.token) as http:
+        await make_big_file(served)
+        refused = await http.get(URL, headers={"Host": "attacker.example"})
+        assert refused.status_code == 421
+        assert b"0123456789" not in refused.content
+
+
 async def test_paths_that_are_not_file_resources_are_not_found(tmp_path: Path) -> None:
     async with http_serve(tmp_path) as served, served.http(served.token) as http:
         for path in ("/files/jobs/j1", "/files/jobs/j1/tasks/t1", "/files/nothing/here"):
