@@ -8,6 +8,7 @@ that they are masked wherever they appear.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -72,3 +73,10 @@ def redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     return value
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter that masks secrets in the finished line, whatever library logged it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))

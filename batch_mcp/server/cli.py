@@ -78,7 +78,12 @@ def settings_from(args: argparse.Namespace):
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    """Warnings and errors to stderr (stdout carries JSON-RPC on stdio), secrets masked."""
+    from batch_mcp.redaction import RedactingFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
 # -- serve ---------------------------------------------------------------------------------------
@@ -87,6 +92,7 @@ def _configure_logging() -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import anyio
 
+    from batch_mcp.redaction import register_secret
     from batch_mcp.server import assemble
     from batch_mcp.server.app import RuntimeRef, build_server
     from batch_mcp.server.banner import banner
@@ -119,6 +125,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except TransportConfigError as exc:
         print(f"batch-mcp: {exc}", file=sys.stderr)
         return 2
+    register_secret(plan.token)  # masked in every log line, error and result from here on
     app = http_app(server, settings.host, settings.port, plan, extra_routes=file_routes(ref, plan.security))
     print(banner(parts, no_confirm=args.no_confirm, http_plan=plan), file=sys.stderr)
     anyio.run(serve_http, app, settings.host, settings.port)

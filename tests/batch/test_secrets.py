@@ -74,3 +74,12 @@ async def test_no_secret_reaches_logs_results_or_errors(
     for text in texts:
         for canary in CANARIES:
             assert canary not in text  # ... without the secrets
+
+
+def test_the_servers_log_lines_mask_registered_secrets_and_sas_signatures() -> None:
+    from batch_mcp.redaction import RedactingFormatter, register_secret
+
+    register_secret(CANARY_TOKEN)
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "retrying %s with %s", (SAS_URL, CANARY_TOKEN), None)
+    line = RedactingFormatter("%(message)s").format(record)
+    assert CANARY_SIG not in line and CANARY_TOKEN not in line and "sig=***" in line
