@@ -53,7 +53,8 @@ DEFAULT_TOOLS = (
     "node_file_list",
     "node_file_get",
     # account
-    "account_list_supported_images",
+    "account_list_supported_images",  # 2024 and later
+    "account_list_node_agent_skus",  # its 2018 counterpart
     # the server's own tools
     "batch_schema",
     "batch_tools",
