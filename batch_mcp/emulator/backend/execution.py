@@ -14,6 +14,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from batch_mcp.emulator import autoscale_bridge
@@ -277,6 +278,33 @@ class ExecutionOps(BackendBase):
             return RunResult(begin, self.now(), failure=exc.info)
         return await self.runner.run(spec, started)
 
+    async def run_with_retries(
+        self,
+        label: str,
+        task: dict[str, Any],
+        folder: Path,
+        env: dict[str, str],
+        wall_clock: float | None,
+        retries: int,
+    ) -> tuple[RunResult, int]:
+        """Run a start or job preparation task, again after a non-zero exit while retries remain
+        (-1: without limit); a failure to start at all is not retried. Returns the last result
+        and how many retries it took."""
+        attempt = 0
+        while True:
+            spec = RunSpec(
+                f"{label}:{attempt}",
+                task.get("commandLine", ""),
+                folder,
+                env,
+                wall_clock,
+                bool(task.get("containerSettings")),
+            )
+            result = await self.run_with_resources(spec, task.get("resourceFiles"))
+            if result.succeeded or result.failure is not None or not (retries == -1 or attempt < retries):
+                return result, attempt
+            attempt += 1
+
     def finish_run(self, job_id: str, task_id: str, run_id: str, result: RunResult) -> None:
         task = self.current_run(job_id, task_id, run_id)
         if task is None:
@@ -520,22 +548,10 @@ class ExecutionOps(BackendBase):
             env.update(_env_pairs(start_task.get("environmentSettings")))
             startup = self.files.startup_dir(pool_id, node_id)
             env.update(AZ_BATCH_TASK_DIR=str(startup), AZ_BATCH_TASK_WORKING_DIR=str(startup / "wd"))
-            retries = start_task.get("maxTaskRetryCount", 0)
-            attempt = 0
             begin = self.now()
-            while True:
-                spec = RunSpec(
-                    f"start:{pool_id}/{node_id}:{attempt}",
-                    start_task.get("commandLine", ""),
-                    startup,
-                    env,
-                    None,
-                    bool(start_task.get("containerSettings")),
-                )
-                result = await self.run_with_resources(spec, start_task.get("resourceFiles"))
-                if result.succeeded or result.failure is not None or not (retries == -1 or attempt < retries):
-                    break
-                attempt += 1
+            result, attempt = await self.run_with_retries(
+                f"start:{pool_id}/{node_id}", start_task, startup, env, None, start_task.get("maxTaskRetryCount", 0)
+            )
             current = self.find("node", pool_id, node_id)
             if current is None or current.internal.get("boot") != boot:
                 return
@@ -614,22 +630,15 @@ class ExecutionOps(BackendBase):
             AZ_BATCH_TASK_DIR=str(folder),
             AZ_BATCH_TASK_WORKING_DIR=str(folder / "wd"),
         )
-        retries = (prep.get("constraints") or {}).get("maxTaskRetryCount", 0)
-        timeout = duration_seconds((prep.get("constraints") or {}).get("maxWallClockTime"))
-        attempt = 0
-        while True:
-            spec = RunSpec(
-                f"prep:{job.id}:{node_key}:{attempt}",
-                prep.get("commandLine", ""),
-                folder,
-                env,
-                timeout,
-                bool(prep.get("containerSettings")),
-            )
-            result = await self.run_with_resources(spec, prep.get("resourceFiles"))
-            if result.succeeded or result.failure is not None or not (retries == -1 or attempt < retries):
-                break
-            attempt += 1
+        constraints = prep.get("constraints") or {}
+        result, attempt = await self.run_with_retries(
+            f"prep:{job.id}:{node_key}",
+            prep,
+            folder,
+            env,
+            duration_seconds(constraints.get("maxWallClockTime")),
+            constraints.get("maxTaskRetryCount", 0),
+        )
         job = self.find("job", "", job_id)
         if job is None:
             return
