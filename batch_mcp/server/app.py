@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
@@ -34,9 +34,9 @@ from batch_mcp.settings import Settings
 
 if TYPE_CHECKING:  # the backend, engine and client load in the lifespan, after tools/list can answer
     from batch_mcp.server.backend import ClientOpener
+    from batch_mcp.server.engine import Answer
 
 logger = logging.getLogger(__name__)
-Answer = Literal["accept", "decline", "cannot"]
 
 NAME = "batch-mcp"
 CONFIRM_KEY = "confirm"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import mcp_types as types
 
+from batch_mcp.batch import shaping
 from batch_mcp.batch.errors import BatchError
 from batch_mcp.catalog import Catalog, ToolDef
 from batch_mcp.catalog.validation import make_validator, validation_errors
@@ -172,11 +173,7 @@ class Engine:
         limit = int(args.get("max_results") or self.page_size)
         page = await self.client.list(tool, args, max_items=limit, continuation=args.get("continuation"))
         summary = await summarize(self.client, tool, args, page.items, has_more=page.continuation is not None)
-        shaped: dict[str, Any] = {"items": page.items}
-        if summary:
-            shaped["summary"] = summary
-        if page.continuation:
-            shaped["continuation"] = page.continuation
+        shaped = shaping.list_result(page.items, page.continuation, summary)
         more = " (more available)" if page.continuation else ""
         return render.list_result(f"{len(page.items)} item(s){more}", shaped)
 
