@@ -11,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import anyio
 import mcp
 import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
 from batch_mcp.server.confirmations import InMemoryUsedStates
-from tests.server.conftest import answering, call, connect, make_settings
+from tests.server.conftest import answering, call, connect, make_settings, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -57,9 +56,7 @@ async def test_a_used_state_cannot_delete_a_recreated_job(tmp_path: Path) -> Non
         assert isinstance(done, types.CallToolResult) and not done.is_error, done
 
         # Once the job is gone, a new one takes its id.
-        with anyio.fail_after(20):
-            while await job_state(client, "victim") is not None:
-                await anyio.sleep(0.05)
+        await wait_until(client, "job_list", {"filter": "id eq 'victim'"}, lambda data: not data["items"])
         await make_job(client, "victim")
 
         # Replaying the same yes, same state, same arguments: refused, the new job stays.
