@@ -42,6 +42,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--watch-max-interval", type=float, help="seconds between checks of an unchanging resource")
     group.add_argument("--emulator-data-dir", type=Path, help="state of the embedded emulator")
     group.add_argument("--emulator-transition-delay", type=float, help="seconds per emulated state change")
+    group.add_argument(
+        "--emulator-exec",
+        choices=["auto", "sandbox", "confirm", "unrestricted"],
+        help="how the emulator runs task command lines (default auto: sandbox if available, else confirm)",
+    )
     parser.add_argument(
         "--no-confirm",
         action="store_true",

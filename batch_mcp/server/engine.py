@@ -25,7 +25,7 @@ from batch_mcp.redaction import MASK, redact_text, secret_values
 from batch_mcp.server import render
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.errors import batch_error_text
-from batch_mcp.server.guardrails import CANNOT_ASK, Confirm, DryRun, Guardrails, Refuse
+from batch_mcp.server.guardrails import Confirm, DryRun, Guardrails, Refuse
 from batch_mcp.server.server_tools import ServerTool
 from batch_mcp.server.summary import summarize
 
@@ -127,26 +127,29 @@ class Engine:
         if isinstance(decision, Confirm):
             answer = await ctx.asker(decision.question)
             if answer == "cannot":
-                return outcome.done("refused", render.error_result(CANNOT_ASK.format(tool=tool.name)))
+                return outcome.done("refused", render.error_result(decision.unasked))
             if answer != "accept":
-                return outcome.done(
-                    "declined", render.text_result(f"Not done: the user declined {tool.name}. Nothing was changed.")
-                )
+                declined = render.text_result(f"Not done: the user declined {tool.name}. Nothing was changed.")
+                # A client checks a successful result against the tool's output schema; this one has no data.
+                declined.is_error = tool.output_schema is not None
+                return outcome.done("declined", declined)
         request_id = None
+        if decision.args is not None:  # the guardrails bounded something (an autoscale formula)
+            args = dict(decision.args)
+            outcome.args = args
         try:
             if isinstance(tool, ServerTool):
                 result = await tool.handler(ctx, args)
             else:
                 result, request_id = await self.execute(tool, args)
-            note = await self.guardrails.after(tool, args, decision)
         except BatchError as exc:
             return outcome.done(
                 "error",
                 render.error_result(batch_error_text(tool.name, exc)),
                 request_id=getattr(exc, "request_id", None),
             )
-        if note:
-            result.content.append(types.TextContent(text=note))
+        if decision.note:
+            result.content.append(types.TextContent(text=decision.note))
         return outcome.done("error" if result.is_error else "ok", result, request_id=request_id)
 
     # -- catalog tools ---------------------------------------------------------------------------
