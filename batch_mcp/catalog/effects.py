@@ -30,7 +30,7 @@ GUARDS: tuple[str, ...] = ("asks", "exec", "max_nodes")
 
 # The live-state conditions a rule may name, checked by the server before the call:
 CONDITIONS: dict[str, str] = {
-    "elapsed": "the entity has already run longer than the duration given",
+    "elapsed": "the job has existed (the task has run) longer than the duration given",
     "retention": "the task completed longer ago than the duration given",
     "idle": "the job has no active or running tasks",
     "always": "whenever the field is given",

@@ -143,6 +143,7 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_tools(args: argparse.Namespace) -> int:
     from batch_mcp.catalog.listing import minified, tool_listing
     from batch_mcp.server import assemble
+    from batch_mcp.server.execution import describe as describe_execution
 
     parts = assemble(settings_from(args))
     tools = {**parts.catalog.tools, **parts.server_tools}
@@ -158,6 +159,8 @@ def run_tools(args: argparse.Namespace) -> int:
         f"{len(parts.selection.listed)} tools listed ({total:,} bytes of tools/list), "
         f"{len(parts.selection.enabled)} enabled, api-version {parts.catalog.api_version}"
     )
+    settings = parts.settings
+    print(f"execution: {describe_execution(settings.emulator_exec, uses_emulator=settings.uses_emulator)}")
     return 0
 
 

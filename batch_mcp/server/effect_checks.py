@@ -144,7 +144,12 @@ async def _retention(p: Probe) -> str | None:
     task = await p.task()
     ended = _when((task.get("executionInfo") or {}).get("endTime"))
     if task.get("state") != "completed" or ended is None:
-        return None
+        if limit > MARGIN_SECONDS:
+            return None
+        return (
+            f"Task {p.args['task_id']} of job {p.args['job_id']} is {task.get('state', 'not completed')}; "
+            f"{p.setting} deletes its folder on the node as soon as it completes, before its output can be read."
+        )
     ago = (p.now() - ended).total_seconds()
     if ago + MARGIN_SECONDS < limit:
         return None

@@ -78,6 +78,8 @@ def _significant_tokens(formula: str) -> list[tuple[str, str]]:
     tokens: list[tuple[str, str]] = []
     pos = 0
     while pos < len(formula):
+        if formula.startswith("/*", pos) and formula.find("*/", pos + 2) < 0:
+            raise Unboundable(f"the formula opens a comment at position {pos} that is never closed")
         match = _TOKEN.match(formula, pos)
         if match is None:
             what = "a comment or a string that is never closed" if formula[pos] in "/\"'" else repr(formula[pos])

@@ -19,31 +19,24 @@ from tests.server.conftest import call, text
 pytestmark = pytest.mark.anyio
 
 
-@pytest.mark.parametrize(
-    ("code", "message", "reason"),
-    [
-        ("TVMCurrentOperationUnsupported", "The operation is not supported on this node.", "node is a low-priority VM"),
-        ("Forbidden", "This request is not allowed.", "pool is in a subscription policy scope"),
-    ],
-)
-async def test_a_refused_operation_is_not_called_an_authentication_failure(
-    tmp_path: Path, code: str, message: str, reason: str
-) -> None:
+async def test_a_refused_operation_is_not_called_an_authentication_failure(tmp_path: Path) -> None:
+    refusals = {
+        "/pools/p/nodes/n": ("TVMCurrentOperationUnsupported", "The operation is not supported.", "low-priority node"),
+        "/pools/p": ("Forbidden", "This request is not allowed.", "pool is in a policy scope"),
+        "/jobs/j": ("AuthenticationFailed", "Server failed to authenticate the request.", "signature mismatch"),
+    }
+
     def batch(request: httpx2.Request) -> httpx2.Response:
+        code, message, reason = refusals[request.url.path]
         return batch_reply(403, code, message, [{"key": "Reason", "value": reason}])
 
     async with scripted_server(tmp_path, batch) as client:
-        result = await call(client, "node_get", {"pool_id": "p", "node_id": "n"})
-    shown = text(result)
-    assert result.is_error
-    assert "authentication" not in shown.lower()
-    assert f"403 {code}" in shown and message in shown and reason in shown
-
-
-async def test_a_refused_credential_is_still_an_authentication_failure(tmp_path: Path) -> None:
-    def batch(request: httpx2.Request) -> httpx2.Response:
-        return batch_reply(403, "AuthenticationFailed", "Server failed to authenticate the request.")
-
-    async with scripted_server(tmp_path, batch) as client:
-        result = await call(client, "pool_get", {"pool_id": "p"})
-    assert result.is_error and "authentication" in text(result).lower()
+        node = await call(client, "node_get", {"pool_id": "p", "node_id": "n"})
+        pool = await call(client, "pool_get", {"pool_id": "p"})
+        job = await call(client, "job_get", {"job_id": "j"})
+    for result, path in ((node, "/pools/p/nodes/n"), (pool, "/pools/p")):
+        code, message, reason = refusals[path]
+        shown = text(result)
+        assert result.is_error and "authentication" not in shown.lower()
+        assert f"403 {code}" in shown and message in shown and reason in shown
+    assert job.is_error and "authentication" in text(job).lower()  # a refused credential still says so

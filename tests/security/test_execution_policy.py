@@ -155,7 +155,7 @@ async def test_control_characters_cannot_disguise_a_command_line(tmp_path: Path,
     assert "\\n" in question or "\\x1b" in question or "\\u202e" in question or "\\u200b" in question
 
 
-async def test_a_yes_runs_it_and_unrestricted_never_asks(tmp_path: Path) -> None:
+async def test_a_yes_runs_it_and_only_the_emulator_without_a_sandbox_asks(tmp_path: Path) -> None:
     said_yes = answering(True)
     async with connect(make_settings(tmp_path, emulator_exec="confirm"), "legacy", elicitation=said_yes) as client:
         await prepare(client)
@@ -167,12 +167,10 @@ async def test_a_yes_runs_it_and_unrestricted_never_asks(tmp_path: Path) -> None
         assert not (await call(client, "task_add", {"job_id": "j", "id": "t1", "commandLine": "true"})).is_error
     assert never.questions == []
 
-
-async def test_command_lines_for_azure_batch_are_not_this_computers_business(tmp_path: Path) -> None:
+    # On Azure Batch, command lines run on the service's machines: the policy does not apply.
     def batch(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(201, headers={"DataServiceId": "x"})
 
-    never = answering(False)
     async with scripted_server(tmp_path, batch, emulator_exec="confirm", elicitation=never) as client:
         result = await call(client, "task_add", {"job_id": "j", "id": "t1", "commandLine": EVIL})
     assert not result.is_error and never.questions == []
