@@ -1,4 +1,4 @@
-"""Doc tables generated from the code: README's settings (from `Settings` and the CLI parser) and
+"""Doc tables generated from the code: README's settings (from `Settings` and its flags) and
 default tool set (from the catalog and the selection), and docs/guards.md's review of every tool
 that can change something (from both catalogs' guard classes and effect rules). A test fails
 when either is stale.
@@ -19,13 +19,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _flags() -> dict[str, str]:
-    from batch_mcp.cli import build_parser
+    from batch_mcp.flags import setting_flags
 
-    out: dict[str, str] = {}
-    for action in build_parser()._actions:
-        if action.option_strings and action.dest not in ("help",):
-            out[action.dest] = action.option_strings[0]
-    return out
+    return {spec.name: spec.flag for spec in setting_flags()}
 
 
 def settings_table() -> str:

@@ -17,7 +17,6 @@ from batch_mcp.server.events import Events, EventsConfig
 from batch_mcp.server.execution import ExecPolicy
 from batch_mcp.server.guardrails import Guardrails
 from batch_mcp.server.impact import Lookups
-from batch_mcp.server.runtime import Live
 from batch_mcp.server.selection import Selection
 from batch_mcp.server.server_tools import ServerTool
 from batch_mcp.server.watchers import Backoff
@@ -73,6 +72,15 @@ def _isolation(backend: Backend) -> Callable[[], str | None]:
     if callable(live):
         return live
     return (lambda: "none") if backend.kind == "emulator" else (lambda: None)
+
+
+@dataclass
+class Live:
+    """A connected backend with the engine and event watchers over it."""
+
+    engine: Engine
+    backend: Backend
+    events: Events
 
 
 @asynccontextmanager
