@@ -103,12 +103,12 @@ def run_tools(args: argparse.Namespace) -> int:
         listed = parts.selection.is_listed(name)
         total += size if listed else 0
         print(f"{name:<46} {tools[name].toolset:<13} {tools[name].guard:<11} {'yes' if listed else 'no':<6} {size:>6,}")
+    settings = parts.settings  # the execution policy first: the last line is the summary
+    print(f"execution: {describe_execution(settings.emulator_exec, uses_emulator=settings.uses_emulator)}")
     print(
         f"{len(parts.selection.listed)} tools listed ({total:,} bytes of tools/list), "
         f"{len(parts.selection.enabled)} enabled, api-version {parts.catalog.api_version}"
     )
-    settings = parts.settings
-    print(f"execution: {describe_execution(settings.emulator_exec, uses_emulator=settings.uses_emulator)}")
     return 0
 
 
