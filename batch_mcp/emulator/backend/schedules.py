@@ -84,6 +84,8 @@ class ScheduleOps(BackendBase):
         schedule.body["executionInfo"]["recentJob"] = {"id": job.id, "url": job.body["url"]}
         schedule.internal["last_run"] = schedule.internal.get("window_start", now)
         self.plan_next_run(schedule, now)
+        if job.body["state"] == "completed" and "nextRunTime" not in schedule.body["executionInfo"]:
+            self.complete_schedule(schedule, now)  # its only job could not start (a scheduling error)
         self.touch(schedule, now)
 
     def active_schedule_job(self, schedule: Entity) -> Entity | None:
