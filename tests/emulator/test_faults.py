@@ -228,3 +228,39 @@ async def test_a_failing_autoscale_evaluation_is_reported_in_the_pools_autoscale
         got = await api.wait("/pools/auto", lambda p: "error" in p.get("autoScaleRun", {}))
         assert got["autoScaleRun"]["error"]["code"] == "InternalError"
         assert "autoscale" in backend.get_pool("auto").internal["timers"]  # the next evaluation is still planned
+
+
+async def test_a_schedule_run_that_fails_is_skipped_and_the_next_run_is_planned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with running() as (backend, api):
+        real = backend.add_job
+        failures = {"left": 1}
+
+        def add_job(spec: dict[str, Any], **kwargs: Any) -> Entity:
+            if kwargs.get("schedule_id") == "s" and failures["left"]:
+                failures["left"] -= 1
+                raise RuntimeError("job store unavailable")
+            return real(spec, **kwargs)
+
+        monkeypatch.setattr(backend, "add_job", add_job)
+        schedule = {
+            "id": "s",
+            "schedule": {"recurrenceInterval": "PT0.2S"},
+            "jobSpecification": {"poolInfo": {"poolId": "p"}},
+        }
+        await api.post("/jobschedules", schedule)
+        got = await api.wait("/jobschedules/s", lambda s: "recentJob" in s["executionInfo"])
+        assert failures["left"] == 0
+        assert got["state"] == "active" and "nextRunTime" in got["executionInfo"]
+
+
+async def test_a_job_schedule_whose_jobs_could_never_be_created_is_refused_at_once() -> None:
+    async with running() as (_, api):
+        spec = {"poolInfo": {"poolId": "p"}, "priority": 5000}
+        response = await api.post("/jobschedules", {"id": "s", "schedule": {}, "jobSpecification": spec})
+        assert (response.status_code, response.json()["code"]) == (400, "InvalidPropertyValue")
+        manager = {"id": "bad id!", "commandLine": "/bin/true"}
+        spec = {"poolInfo": {"poolId": "p"}, "jobManagerTask": manager}
+        response = await api.post("/jobschedules", {"id": "s", "schedule": {}, "jobSpecification": spec})
+        assert (response.status_code, response.json()["code"]) == (400, "InvalidPropertyValue")

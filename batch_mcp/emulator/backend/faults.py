@@ -118,6 +118,7 @@ class FaultOps(BackendBase):
                 ("node", "started"): self.node_failed,
                 ("node", "rebooted"): self.node_failed,
                 ("node", "reimaged"): self.node_failed,
+                ("schedule", "run"): self.schedule_run_failed,
             }
             recorder = recorders.get((kind, name))
             if recorder is not None:
@@ -156,6 +157,11 @@ class FaultOps(BackendBase):
             else {"code": fault.code, "message": fault.message}
         ]
         self.refresh_occupancy(node, now)
+
+    def schedule_run_failed(self, schedule: Entity, fault: Fault, now: float) -> None:
+        """This run is skipped (as a run is when its start window closes); the next one is planned."""
+        schedule.internal["last_run"] = schedule.internal.get("window_start", now)
+        self.plan_next_run(schedule, now)
 
     # -- tasks --------------------------------------------------------------------------------
 

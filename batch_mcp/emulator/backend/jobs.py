@@ -55,6 +55,9 @@ class JobOps(BackendBase):
             raise errors.invalid_property("priority", body["priority"], "Priority ranges from -1000 to 1000.")
         if body["maxParallelTasks"] == 0 or body["maxParallelTasks"] < -1:
             raise errors.invalid_property("maxParallelTasks", body["maxParallelTasks"])
+        for name in ("jobManagerTask", "jobPreparationTask", "jobReleaseTask"):
+            if (body.get(name) or {}).get("id") is not None:
+                check_id(body[name]["id"], f"{name}.id")
         return body
 
     def add_job(self, spec: dict[str, Any], *, schedule_id: str | None = None) -> Entity:
