@@ -15,6 +15,7 @@ from batch_mcp.redaction import register_secret
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.engine import Engine
 from batch_mcp.server.events import Events, EventsConfig
+from batch_mcp.server.execution import ExecPolicy
 from batch_mcp.server.guardrails import Guardrails
 from batch_mcp.server.impact import Lookups
 from batch_mcp.server.selection import Selection
@@ -85,6 +86,15 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
 ClientOpener = Callable[[Settings, Catalog], AbstractAsyncContextManager[Backend]]
 
 
+def _isolation(backend: Backend) -> Callable[[], str | None]:
+    """The isolation in effect for the backend's tasks, read on every call: the emulator that runs
+    them may be another process's. An emulator that cannot say has none; Azure is not ours to judge."""
+    live = getattr(backend, "isolation", None)
+    if callable(live):
+        return live
+    return (lambda: "none") if backend.kind == "emulator" else (lambda: None)
+
+
 @dataclass
 class Live:
     """A connected backend with the engine and event watchers over it."""
@@ -112,6 +122,7 @@ async def open_backend(
             max_nodes=settings.max_nodes,
             no_confirm=no_confirm,
             read_only=settings.read_only,
+            exec_policy=ExecPolicy(settings.emulator_exec, _isolation(backend)),
         )
         engine = Engine(
             catalog=catalog,
