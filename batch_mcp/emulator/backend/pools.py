@@ -380,7 +380,9 @@ class PoolOps(BackendBase):
                 "AutoScalingNotEnabled", "Autoscale must be enabled on the pool before a formula can be evaluated."
             )
         formula = autoscale_bridge.parse(params["autoScaleFormula"])
-        return autoscale_bridge.run(formula, self.autoscale_inputs(pool), self.now())
+        run = autoscale_bridge.run(formula, self.autoscale_inputs(pool), self.now())
+        run.pop("_values", None)  # the targets the run would apply: ours, not the service's answer
+        return run
 
     def autoscale_inputs(self, pool: Entity) -> autoscale_bridge.Inputs:
         scalars = {
