@@ -141,26 +141,36 @@ def _response_plan(version: str, label: str, seen: tuple[str, ...] = ()) -> dict
 
 
 def apply(plan: dict[str, Any], value: Any) -> Any:
-    """Apply a response plan, copying only the dicts it changes."""
+    """Apply a response plan; what it does not change is returned as is (never copied or mutated)."""
     if isinstance(value, list):
-        return [apply(plan, item) for item in value]
+        items = [apply(plan, item) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if not isinstance(value, dict):
         return value
+    # look up the fewer of the two: most plans name more fields than a body has, or far fewer
+    names = [k for k in value if k in plan] if len(value) < len(plan) else [k for k in plan if k in value]
     out = value
-    for name, action in plan.items():
-        if name not in value:
-            continue
+    for name in names:
+        action = plan[name]
+        item = value[name]
+        if action is DROP:
+            new, key = None, None
+        elif action is STRING:
+            if type(item) is not int:
+                continue
+            new, key = str(item), name
+        elif type(action) is tuple:
+            new, key = item, action[1]
+        else:
+            new, key = apply(action, item), name
+            if new is item:
+                continue
         if out is value:
             out = dict(value)
-        if action == DROP:
+        if key != name:
             del out[name]
-        elif action == STRING:
-            if isinstance(out[name], int) and not isinstance(out[name], bool):
-                out[name] = str(out[name])
-        elif isinstance(action, tuple):
-            out[action[1]] = out.pop(name)
-        else:
-            out[name] = apply(action, out[name])
+        if key is not None:
+            out[key] = new
     return out
 
 

@@ -72,8 +72,7 @@ class NodeOps(BackendBase):
             "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(now)},
             "virtualMachineInfo": {"imageReference": vm.get("imageReference") or DEFAULT_IMAGE},
         }
-        if pool.body.get("certificateReferences"):
-            body["certificateReferences"] = pool.body["certificateReferences"]
+        body["certificateReferences"] = list(pool.body.get("certificateReferences") or [])
         node = self.new_entity("node", pool.id, node_id, body, now)
         node.internal["index"] = index
         node.internal["slots"] = {}

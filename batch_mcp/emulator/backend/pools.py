@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from batch_mcp.emulator import autoscale_bridge, errors
+from batch_mcp.emulator.backend import defaults
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import format_duration, from_epoch, iso, parse_duration
@@ -57,6 +58,7 @@ class PoolOps(BackendBase):
             currentDedicatedNodes=0,
             currentLowPriorityNodes=0,
         )
+        defaults.pool_spec(body)
         body.setdefault("taskSlotsPerNode", 1)
         body.setdefault("taskSchedulingPolicy", {"nodeFillType": "spread"})
         body.setdefault("enableInterNodeCommunication", False)
