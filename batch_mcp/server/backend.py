@@ -46,6 +46,11 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
             emulator = await stack.enter_async_context(EmbeddedEmulator(config))
             endpoint, kind = emulator.url, "emulator"
             client = connect(catalog, endpoint, auth_kind="none")
+        elif settings.http_auth == "entra" and settings.transport == "http":
+            from batch_mcp.server.entra import on_behalf_of_auth  # each call as its signed-in user
+
+            endpoint, kind = str(settings.endpoint), "azure"
+            client = BatchClient(catalog, endpoint, auth=on_behalf_of_auth(settings))
         else:
             key = settings.access_key.get_secret_value() if settings.access_key else None
             register_secret(key)

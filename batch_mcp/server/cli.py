@@ -56,6 +56,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--port", type=int, help="HTTP port (default 8000)")
     group.add_argument("--token", help="HTTP bearer token (BATCH_MCP_TOKEN); generated on loopback if unset")
     group.add_argument("--allowed-hosts", help="comma-separated Host names clients use on a non-loopback bind")
+    entra = parser.add_argument_group("sign-in with Microsoft Entra ID (HTTP; each user calls Batch as themselves)")
+    entra.add_argument("--http-auth", choices=["token", "entra"], help="token (shared bearer token) or entra")
+    entra.add_argument("--public-url", help="https URL clients reach the server at (the OAuth resource)")
+    entra.add_argument("--entra-tenant-id", help="directory (tenant) id of the app registration")
+    entra.add_argument("--entra-client-id", help="application (client) id of the app registration")
+    entra.add_argument("--entra-client-certificate", type=Path, help="PEM certificate + key (else the secret)")
+    entra.add_argument("--entra-app-id-uri", help="Application ID URI (default api://CLIENT_ID)")
+    entra.add_argument("--entra-scope", help="delegated scope name (default user_impersonation)")
+    entra.add_argument("--entra-authority", help="Entra ID sign-in host (default https://login.microsoftonline.com)")
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -115,18 +124,33 @@ def run_serve(args: argparse.Namespace) -> int:
         print(banner(parts, no_confirm=args.no_confirm), file=sys.stderr)
         anyio.run(serve_stdio, server)
         return 0
+    entra = None
     try:
+        if settings.http_auth == "entra":
+            from batch_mcp.server.entra import EntraAuthorization, check_entra_settings
+            from batch_mcp.server.entra.config import public_host
+
+            entra = EntraAuthorization.create(check_entra_settings(settings))
         plan = plan_http(
             settings.host,
             settings.port,
             settings.token.get_secret_value() if settings.token else None,
             settings.allowed_hosts,
+            static_token=entra is None,
+            public_host=public_host(settings) if entra is not None else None,
         )
-    except TransportConfigError as exc:
+    except (TransportConfigError, ValueError) as exc:  # EntraConfigError is a ValueError
         print(f"batch-mcp: {exc}", file=sys.stderr)
         return 2
     register_secret(plan.token)  # masked in every log line, error and result from here on
-    app = http_app(server, settings.host, settings.port, plan, extra_routes=file_routes(ref, plan.security))
+    files = (
+        file_routes(ref, plan.security)
+        if entra is None
+        else file_routes(
+            ref, plan.security, required_scopes=entra.required_scopes, resource_metadata_url=entra.resource_metadata_url
+        )
+    )
+    app = http_app(server, settings.host, settings.port, plan, extra_routes=files, entra=entra)
     print(banner(parts, no_confirm=args.no_confirm, http_plan=plan), file=sys.stderr)
     anyio.run(serve_http, app, settings.host, settings.port)
     return 0
