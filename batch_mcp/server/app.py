@@ -29,6 +29,7 @@ from batch_mcp.server.resources import resource_handlers
 from batch_mcp.server.runtime import BackendUnavailable, Runtime
 from batch_mcp.server.selection import Selection
 from batch_mcp.server.server_tools import ServerTool
+from batch_mcp.server.users import current_user
 from batch_mcp.server.workflows.prompts import prompt_handlers, workflow_prompts
 from batch_mcp.settings import Settings
 
@@ -105,6 +106,11 @@ def _principal() -> str | None:
     return f"{token.client_id}:{token.subject}" if token.subject else token.client_id
 
 
+def _user() -> dict[str, Any] | None:
+    user = current_user()
+    return user.audit() if user is not None else None
+
+
 def build_server(
     settings: Settings,
     catalog: Catalog,
@@ -159,6 +165,7 @@ def build_server(
             engine=live.engine,
             asker=_asker(ctx, params),
             principal=_principal(),
+            user=_user(),
             progress=ctx.session.report_progress,
         )
         try:

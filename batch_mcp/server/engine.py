@@ -62,6 +62,7 @@ class CallContext:
     asker: Asker = cannot_ask
     progress: Callable[[float, float | None, str | None], Awaitable[None]] = no_progress
     principal: str | None = None
+    user: Mapping[str, Any] | None = None  # the signed-in Entra ID user (object id, name), for the audit log
 
 
 class Engine:
@@ -107,7 +108,7 @@ class Engine:
     async def call(self, name: str, args: Mapping[str, Any] | None, ctx: CallContext) -> types.CallToolResult:
         tool = self.lookup(name)
         args = dict(args or {})
-        outcome = _Audit(self.audit, tool, args, ctx.principal)
+        outcome = _Audit(self.audit, tool, args, ctx.principal, ctx.user)
         refused = self.guardrails.availability(tool)
         if refused:
             return outcome.done("refused", render.error_result(refused.text))
@@ -117,7 +118,7 @@ class Engine:
             return outcome.done("invalid", render.error_result(text))
         try:
             decision = await self.guardrails.decide(tool, args)
-        except BatchError as exc:
+        except BatchError as exc:  # a lookup behind the question: the error names its own request, if any
             return outcome.done("error", render.error_result(batch_error_text(tool.name, exc)))
         if isinstance(decision, Refuse):
             return outcome.done("refused", render.error_result(decision.text))
@@ -140,9 +141,10 @@ class Engine:
                 result, request_id = await self.execute(tool, args)
             note = await self.guardrails.after(tool, args, decision)
         except BatchError as exc:
+            binding = tool.http if isinstance(tool, ToolDef) else None
             return outcome.done(
                 "error",
-                render.error_result(batch_error_text(tool.name, exc)),
+                render.error_result(batch_error_text(tool.name, exc, binding=binding)),
                 request_id=getattr(exc, "request_id", None),
             )
         if note:
@@ -224,8 +226,15 @@ def _target(args: Mapping[str, Any]) -> str:
 class _Audit:
     """Records the outcome of a call that could change something; reads are not audited."""
 
-    def __init__(self, log: AuditLog, tool: AnyTool, args: Mapping[str, Any], principal: str | None) -> None:
-        self.log, self.tool, self.args, self.principal = log, tool, args, principal
+    def __init__(
+        self,
+        log: AuditLog,
+        tool: AnyTool,
+        args: Mapping[str, Any],
+        principal: str | None,
+        user: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.log, self.tool, self.args, self.principal, self.user = log, tool, args, principal, user
 
     def done(
         self, outcome: str, result: types.CallToolResult, *, request_id: str | None = None
@@ -240,6 +249,7 @@ class _Audit:
                 outcome=outcome,
                 request_id=request_id,
                 principal=self.principal,
+                user=self.user,
                 detail=detail,
             )
         return result

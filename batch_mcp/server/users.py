@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 
-from batch_mcp.batch.obo import UserAssertion
+if TYPE_CHECKING:  # the Batch client loads with the backend, not at start-up
+    from batch_mcp.batch.obo import UserAssertion
 
 _acting: ContextVar[User | None] = ContextVar("batch_mcp_acting_user", default=None)
 
@@ -41,6 +42,8 @@ class User:
         return self.name or self.username or self.oid
 
     def assertion(self) -> UserAssertion:
+        from batch_mcp.batch.obo import UserAssertion
+
         return UserAssertion(self.key, self.display, self.token, self.expires_at)
 
     def audit(self) -> dict[str, Any]:

@@ -105,6 +105,8 @@ class IdentityProvider:
         self.keys = [SigningKey.new()]
         self.published = list(self.keys)  # what the key set lists
         self.signed_in_user = ALICE  # who the authorize endpoint signs in
+        self.batch_token_lifetime = 3600  # seconds; short ones make clients refresh
+        self.refused_assertions: set[str] = set()  # oids whose tokens on-behalf-of now refuses (as if expired)
         self._lock = threading.Lock()
         self._refresh: dict[str, _Grant] = {}
         self._codes: dict[str, _Grant] = {}
@@ -329,6 +331,8 @@ class IdentityProvider:
         if user is None:
             return _aad_error(400, "invalid_grant", 50020, "User account does not exist in tenant.")
         self._record("obo", user.oid)
+        if user.oid in self.refused_assertions:
+            return _aad_error(400, "invalid_grant", 500133, "The assertion is not within its valid time range.")
         if not user.consented:
             return _aad_error(
                 400,
@@ -396,13 +400,14 @@ class IdentityProvider:
                 "iss": self.v1_issuer,
                 "iat": now,
                 "nbf": now,
-                "exp": now + 3600,
+                "exp": now + self.batch_token_lifetime,
                 "oid": user.oid,
                 "tid": self.tenant_id,
                 "name": user.name,
                 "upn": user.username,
                 "appid": self.client_id,
                 "scp": "user_impersonation",
+                "uti": secrets.token_urlsafe(16),
                 "ver": "1.0",
             }
         )
@@ -414,8 +419,8 @@ class IdentityProvider:
             {
                 "token_type": "Bearer",
                 "scope": f"{BATCH_RESOURCE}user_impersonation",
-                "expires_in": 3599,
-                "ext_expires_in": 3599,
+                "expires_in": self.batch_token_lifetime - 1,
+                "ext_expires_in": self.batch_token_lifetime - 1,
                 "access_token": access,
                 "refresh_token": refresh,
                 "client_info": info.rstrip("="),
