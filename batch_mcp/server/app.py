@@ -190,7 +190,16 @@ def build_server(
         **resource_handlers(),
         **prompt_handlers(workflow_prompts()),
     )
-    server.middleware.append(
-        RequestStateBoundary(RequestStateSecurity.ephemeral(ttl=CONFIRM_TTL_SECONDS), default_audience=NAME)
-    )
+    server.middleware.append(RequestStateBoundary(state_security(settings), default_audience=NAME))
     return server
+
+
+def state_security(settings: Settings) -> RequestStateSecurity:
+    """How confirmation request state is sealed: with the shared `state_keys` (several replicas open
+    each other's states), else a key of this process's own. Either way it is bound to the principal."""
+    if settings.state_keys is None:
+        return RequestStateSecurity.ephemeral(ttl=CONFIRM_TTL_SECONDS)
+    keys = [key.strip() for key in settings.state_keys.get_secret_value().split(",") if key.strip()]
+    if not keys or any(len(key.encode()) < 32 for key in keys):
+        raise ValueError("BATCH_MCP_STATE_KEYS: each comma-separated key must be 32 bytes or more of secret randomness")
+    return RequestStateSecurity(keys=keys, ttl=CONFIRM_TTL_SECONDS)

@@ -117,9 +117,13 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"batch-mcp: {exc}", file=sys.stderr)
         return 2
     ref = RuntimeRef()
-    server = build_server(
-        settings, parts.catalog, parts.selection, parts.server_tools, no_confirm=args.no_confirm, runtime_ref=ref
-    )
+    try:
+        server = build_server(
+            settings, parts.catalog, parts.selection, parts.server_tools, no_confirm=args.no_confirm, runtime_ref=ref
+        )
+    except ValueError as exc:  # e.g. request-state keys too short
+        print(f"batch-mcp: {exc}", file=sys.stderr)
+        return 2
     if settings.transport == "stdio":
         print(banner(parts, no_confirm=args.no_confirm), file=sys.stderr)
         anyio.run(serve_stdio, server)
