@@ -187,6 +187,12 @@ class Settings(BaseSettings):
         "by every replica; first seals, all open; default: a key per process",
         json_schema_extra=NO_FLAG,
     )
+    confirmations_db: Path | None = Field(
+        None,
+        description="SQLite file recording used confirmations, so replicas that share it accept each answer once "
+        "between them; default: in memory",
+        json_schema_extra=SERVE_ONLY,
+    )
 
     # -- embedded emulator -----------------------------------------------------------------------
     emulator_data_dir: Path = Field(

@@ -152,7 +152,7 @@ def build_server(
     )
     schemas = {name: tools[name].input_schema for name in selection.listed}
     ref = runtime_ref or RuntimeRef()
-    used = used_states if used_states is not None else InMemoryUsedStates()
+    used = used_states if used_states is not None else _used_states(settings)
 
     @asynccontextmanager
     async def lifespan(_: Server[Runtime]) -> AsyncIterator[Runtime]:
@@ -218,6 +218,14 @@ def build_server(
     )
     server.middleware.append(RequestStateBoundary(state_security(settings), default_audience=NAME))
     return server
+
+
+def _used_states(settings: Settings) -> UsedStates:
+    if settings.confirmations_db is None:
+        return InMemoryUsedStates()
+    from batch_mcp.server.used_states import SqliteUsedStates  # shared by the replicas that open it
+
+    return SqliteUsedStates(settings.confirmations_db)
 
 
 def state_security(settings: Settings) -> RequestStateSecurity:
