@@ -36,7 +36,7 @@ from batch_mcp.settings import Settings
 
 if TYPE_CHECKING:  # the backend, engine and client load in the lifespan, after tools/list can answer
     from batch_mcp.server.backend import ClientOpener
-    from batch_mcp.server.engine import Answer
+    from batch_mcp.server.server_tools import Answer
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,8 @@ def build_server(
     async def call_tool(
         ctx: ServerRequestContext[Runtime, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        from batch_mcp.server.engine import CallContext, UnknownTool
+        from batch_mcp.server.engine import UnknownTool
+        from batch_mcp.server.server_tools import CallContext
 
         answered = _claim_state(params, used)
         try:

@@ -144,7 +144,8 @@ def run_call(args: argparse.Namespace) -> int:
 async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
     from batch_mcp.server import assemble
     from batch_mcp.server.backend import open_backend
-    from batch_mcp.server.engine import CallContext, UnknownTool
+    from batch_mcp.server.engine import UnknownTool
+    from batch_mcp.server.server_tools import CallContext
 
     parts = assemble(args.settings)
     async with open_backend(
