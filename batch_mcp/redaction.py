@@ -31,6 +31,8 @@ MASK = "***"
 _SAS_SIGNATURE = re.compile(r"(?i)([?&]sig=)[^&\s\"']+")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*")
 _SHARED_KEY = re.compile(r"(?i)(sharedkey\s+[^:\s]+:)[A-Za-z0-9+/=]+")
+# A JWT (an Entra ID access token, a user's or one obtained on their behalf): never registered one by one.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 
 # Connection strings carry their secret as one `Name=value` part.
 _CONNECTION_SECRET = re.compile(r"(?i)\b((?:AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd)=)[^;\s\"']+")
@@ -120,6 +122,8 @@ def redact_text(text: str) -> str:
         text = _SHARED_KEY.sub(lambda m: m.group(1) + MASK, text)
     if "=" in text and ("key=" in lowered or "signature=" in lowered or "pwd=" in lowered or "password=" in lowered):
         text = _CONNECTION_SECRET.sub(lambda m: m.group(1) + MASK, text)
+    if "eyj" in lowered:
+        text = _JWT.sub(MASK, text)
     return text
 
 

@@ -68,17 +68,22 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
             await stack.enter_async_context(client)
             yield Backend(emulator.endpoint, "emulator", client, isolation=emulator.isolation, emulator=emulator)
             return
-        key = settings.access_key.get_secret_value() if settings.access_key else None
-        register_secret(key)
         endpoint = str(settings.endpoint)
-        client = connect(
-            catalog,
-            endpoint,
-            account=settings.account,
-            key=key,
-            auth_kind=settings.auth,
-            credential=settings.credential,
-        )
+        if settings.http_auth == "entra" and settings.transport == "http":
+            from batch_mcp.server.entra import on_behalf_of_auth  # each call as its signed-in user
+
+            client = BatchClient(catalog, endpoint, auth=on_behalf_of_auth(settings))
+        else:
+            key = settings.access_key.get_secret_value() if settings.access_key else None
+            register_secret(key)
+            client = connect(
+                catalog,
+                endpoint,
+                account=settings.account,
+                key=key,
+                auth_kind=settings.auth,
+                credential=settings.credential,
+            )
         await stack.enter_async_context(client)
         yield Backend(endpoint=endpoint, kind="azure", client=client)
 

@@ -14,9 +14,12 @@ if TYPE_CHECKING:
 
 def banner(parts: Assembly, *, no_confirm: bool, http_plan: HttpPlan | None = None) -> str:
     s = parts.settings
+    entra = http_plan is not None and http_plan.token is None  # each user signs in with Entra ID
     backend = (
         f"local emulator (state in {s.emulator_data_dir})"
         if s.uses_emulator
+        else f"{s.endpoint} (Microsoft Entra ID on behalf of each signed-in user)"
+        if entra
         else f"{s.endpoint} ({'Shared Key' if s.access_key else 'Microsoft Entra ID'} auth)"
     )
     listed, enabled = len(parts.selection.listed), len(parts.selection.enabled)
@@ -32,7 +35,16 @@ def banner(parts: Assembly, *, no_confirm: bool, http_plan: HttpPlan | None = No
     if http_plan is None:
         lines.append("transport:  stdio (point your MCP client's command at `batch-mcp`)")
     else:
-        lines.append(f"transport:  http://{s.host}:{s.port}/mcp · header 'Authorization: Bearer <token>'")
+        if entra:
+            from batch_mcp.server.entra.config import resource_url
+
+            lines.append(f"transport:  http://{s.host}:{s.port}/mcp · public URL {resource_url(s)}")
+            lines.append(
+                f"sign-in:    Microsoft Entra ID, tenant {s.entra_tenant_id}, app {s.entra_client_id} "
+                f"(scope {s.entra_scope})"
+            )
+        else:
+            lines.append(f"transport:  http://{s.host}:{s.port}/mcp · header 'Authorization: Bearer <token>'")
         if http_plan.generated:
             lines.append(f"token:      {http_plan.token}   (generated for this run; shown once)")
     return "\n".join(lines)

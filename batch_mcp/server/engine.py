@@ -85,7 +85,7 @@ class Engine:
     async def call(self, name: str, args: Mapping[str, Any] | None, ctx: CallContext) -> types.CallToolResult:
         tool = self.lookup(name)
         args = dict(args or {})
-        outcome = _Outcome(self.audit, tool, args, ctx.principal)
+        outcome = _Outcome(self.audit, tool, args, ctx.principal, ctx.user)
         refused = self.guardrails.availability(tool)
         if refused:
             return outcome.done("refused", render.error_result(refused.text))
@@ -95,7 +95,7 @@ class Engine:
             return outcome.done("invalid", render.error_result(text))
         try:
             decision = await self.guardrails.decide(tool, args)
-        except BatchError as exc:
+        except BatchError as exc:  # a lookup behind the question: the error names its own request, if any
             return outcome.done("error", render.error_result(batch_error_text(tool.name, exc)))
         if isinstance(decision, Refuse):
             return outcome.done("refused", render.error_result(decision.text))
@@ -121,9 +121,10 @@ class Engine:
             else:
                 result, request_id = await self.execute(tool, args)
         except BatchError as exc:
+            binding = tool.http if isinstance(tool, ToolDef) else None
             return outcome.done(
                 "error",
-                render.error_result(batch_error_text(tool.name, exc)),
+                render.error_result(batch_error_text(tool.name, exc, binding=binding)),
                 request_id=getattr(exc, "request_id", None),
             )
         except Exception as exc:  # a fault of ours: a tool error for the model, the traceback for the log
@@ -218,8 +219,15 @@ class _Outcome:
     setting, a key) are scrubbed from the result, even where Batch quoted them back in an error, and
     a call that could change something is audited; reads are not."""
 
-    def __init__(self, log: AuditLog, tool: AnyTool, args: Mapping[str, Any], principal: str | None) -> None:
-        self.log, self.tool, self.args, self.principal = log, tool, args, principal
+    def __init__(
+        self,
+        log: AuditLog,
+        tool: AnyTool,
+        args: Mapping[str, Any],
+        principal: str | None,
+        user: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.log, self.tool, self.args, self.principal, self.user = log, tool, args, principal, user
         self.secrets = secret_values(args)
 
     def done(
@@ -237,6 +245,7 @@ class _Outcome:
                 outcome=outcome,
                 request_id=request_id,
                 principal=self.principal,
+                user=self.user,
                 detail=detail,
             )
         return result
