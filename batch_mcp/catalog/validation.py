@@ -17,7 +17,7 @@ from jsonschema.exceptions import ValidationError
 
 from batch_mcp.catalog.bounds import MAX_DEPTH, MAX_STRING, PATTERN_TEXTS
 from batch_mcp.catalog.durations import is_duration
-from batch_mcp.redaction import is_secret_field, redact_text
+from batch_mcp.redaction import is_secret_field, is_secret_name, redact_text
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 MAX_ERRORS = 5
@@ -99,10 +99,13 @@ def _expected(error: ValidationError) -> str:
     return f"{v} {want}"
 
 
-def describe(error: ValidationError) -> str:
-    """One line: `$.path: expected ..., got ...` (or the missing/unknown field)."""
+def describe(error: ValidationError, arguments: Any = None) -> str:
+    """One line: `$.path: expected ..., got ...` (or the missing/unknown field). The value is not
+    shown when it sits in a secret field or a name/value entry named like a secret (`DB_PASSWORD`)."""
     path = list(error.absolute_path)
     field = next((p for p in reversed(path) if isinstance(p, str)), None)
+    if field == "value" and _in_secret_pair(arguments, path):
+        field = "password"  # shown as (hidden)
     if error.validator == "required":
         missing = [name for name in error.validator_value if name not in (error.instance or {})]
         return f"{json_path([*path, missing[0]])}: required field is missing"
@@ -130,7 +133,19 @@ def validation_errors(validator: Draft202012Validator, arguments: Mapping[str, A
     if broken:
         return broken[:MAX_ERRORS]
     errors = sorted(validator.iter_errors(arguments), key=lambda e: (list(e.absolute_path), e.validator))
-    return [describe(e) for e in errors[:MAX_ERRORS]]
+    return [describe(e, arguments) for e in errors[:MAX_ERRORS]]
+
+
+def _in_secret_pair(arguments: Any, path: list[Any]) -> bool:
+    """Whether `path` ends at the `value` of a `{name, value}` entry whose name says secret."""
+    node = arguments
+    for part in path[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    label = node.get("name", node.get("key")) if isinstance(node, Mapping) else None
+    return isinstance(label, str) and is_secret_name(label)
 
 
 def universal_problems(arguments: Any) -> list[str]:
