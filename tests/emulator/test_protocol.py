@@ -110,7 +110,8 @@ async def test_bodies_are_validated_against_the_spec() -> None:
         assert r.json()["code"] == "InvalidPropertyValue"
         r = await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}, "colour": "blue"})
         assert r.json()["code"] == "InvalidRequestBody"
-        r = await api.http.post("/jobs", params={"api-version": api.version}, content=b"{not json")
+        json_type = {"Content-Type": "application/json"}
+        r = await api.http.post("/jobs", params={"api-version": api.version}, content=b"{not json", headers=json_type)
         assert r.json()["code"] == "InvalidRequestBody"
         r = await api.at("2025-06-01").post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}, "newerField": 1})
         assert (r.status_code, r.json()["code"]) == (400, "InvalidRequestBody")  # every version knows its fields
