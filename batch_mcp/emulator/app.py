@@ -24,10 +24,10 @@ from batch_mcp.emulator.runner import Runner
 from batch_mcp.emulator.runtime import Emulator
 from batch_mcp.emulator.timefmt import rfc1123
 from batch_mcp.emulator.validation import validate_body
+from batch_mcp.emulator.versions import ApiVersion
 
 log = logging.getLogger("batch_mcp.emulator")
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-LOOSE_VERSIONS = frozenset({"2025-06-01"})  # newer than its catalog: unknown body fields are tolerated
 
 
 def base_url(request: Request) -> str:
@@ -46,6 +46,27 @@ async def read_body(request: Request, limit: int) -> Any:
     if not raw.strip():
         return None
     return gate.parse_json(bytes(raw))
+
+
+def check_body(version: ApiVersion, catalog_version: str, route: routing.Route, body: Any) -> Any:
+    """The request body validated as the version's service would, in the emulator's current form.
+
+    A version with a catalog of its own is checked strictly against it; any other version has its
+    field names checked against the version table, then the values against the 2024 catalog."""
+    http = route.tool.http
+    if body is None:
+        if http.body_model and http.body_required:
+            raise errors.invalid_body("This operation needs a request body.")
+        return body
+    own_catalog = version.name == catalog_version
+    if http.body_model and own_catalog:
+        validate_body(catalog_version, route.tool.name, body)
+    if not isinstance(body, dict):
+        raise errors.invalid_body("The request body must be a JSON object.")
+    body = version.accept(version.root(http.method, http.path, "request"), body)
+    if http.body_model and not own_catalog:
+        validate_body(catalog_version, route.tool.name, body, strict=False)
+    return body
 
 
 async def dispatch(request: Request) -> Response:
@@ -67,18 +88,12 @@ async def dispatch(request: Request) -> Response:
             return preflight
         verify_request(emulator.config, request)
         api_version = query.get("api-version")
+        version = routing.version_of(api_version)
         catalog_version = routing.catalog_for(api_version)
-        route, path = routing.match(api_version or "", request.method, request.scope["path"])
+        route, path = routing.match(version.name, request.method, request.scope["path"])
         body = await read_body(request, emulator.config.max_request_body)
-        http = route.tool.http
-        if http.body_model:
-            if body is None and http.body_required:
-                raise errors.invalid_body("This operation needs a request body.")
-            if body is not None:
-                validate_body(catalog_version, route.tool.name, body, strict=api_version not in LOOSE_VERSIONS)
-        ctx = Ctx(
-            request, backend, route, api_version or "", catalog_version, path, query, body, request_id, base, headers
-        )
+        body = check_body(version, catalog_version, route, body)
+        ctx = Ctx(request, backend, route, version, catalog_version, path, query, body, request_id, base, headers)
         response = await HANDLERS[route.operation_id](ctx)
     except NotModified:
         response = Response(b"", 304)
