@@ -48,6 +48,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from batch_mcp.server import assemble
     from batch_mcp.server.app import RuntimeRef, build_server
     from batch_mcp.server.banner import banner
+    from batch_mcp.server.execution import NoSandbox, require_sandbox
     from batch_mcp.server.http_app import http_application
     from batch_mcp.server.selection import SelectionError
     from batch_mcp.server.transports import serve_http, serve_stdio
@@ -56,7 +57,8 @@ def run_serve(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     try:
         parts = assemble(settings)
-    except (SelectionError, LookupError) as exc:
+        require_sandbox(settings.emulator_exec, uses_emulator=settings.uses_emulator)
+    except (SelectionError, LookupError, NoSandbox) as exc:
         print(f"batch-mcp: {exc}", file=sys.stderr)
         return 2
     ref = RuntimeRef()
@@ -148,9 +150,15 @@ async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
     from batch_mcp.server import assemble
     from batch_mcp.server.backend import open_backend
     from batch_mcp.server.engine import UnknownTool
+    from batch_mcp.server.execution import NoSandbox, require_sandbox
     from batch_mcp.server.server_tools import CallContext
 
     parts = assemble(args.settings)
+    try:
+        require_sandbox(parts.settings.emulator_exec, uses_emulator=parts.settings.uses_emulator)
+    except NoSandbox as exc:
+        print(f"batch-mcp call: {exc}", file=sys.stderr)
+        return 2
     async with open_backend(
         parts.settings, parts.catalog, parts.selection, parts.server_tools, no_confirm=args.no_confirm
     ) as live:
