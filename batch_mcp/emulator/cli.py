@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     )
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    sock.listen(2048)  # connections queue from the moment the line below is printed
     port = sock.getsockname()[1]
     auth = f"Shared Key for account {config.account_name}" if config.verifies_shared_key else "no authentication"
     # the one line a script waits for: where the service is (printed before serving, flushed)

@@ -95,6 +95,7 @@ class Engine:
         try:
             decision = await self.guardrails.decide(tool, args)
         except BatchError as exc:
+            ctx.failure = exc
             return outcome.done("error", render.error_result(batch_error_text(tool.name, exc)))
         if isinstance(decision, Refuse):
             return outcome.done("refused", render.error_result(decision.text))
@@ -117,6 +118,7 @@ class Engine:
                 result, request_id = await self.execute(tool, args)
             note = await self.guardrails.after(tool, args, decision)
         except BatchError as exc:
+            ctx.failure = exc
             return outcome.done(
                 "error",
                 render.error_result(batch_error_text(tool.name, exc)),

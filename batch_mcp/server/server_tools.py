@@ -14,7 +14,7 @@ import mcp_types as types
 from batch_mcp.catalog import Catalog, ToolDef
 
 if TYPE_CHECKING:
-    from batch_mcp.batch import BatchClient
+    from batch_mcp.batch import BatchClient, BatchError
 
 Answer = Literal["accept", "decline", "cannot"]
 
@@ -47,6 +47,7 @@ class CallContext:
     asker: Asker = cannot_ask
     progress: Callable[[float, float | None, str | None], Awaitable[None]] = no_progress
     principal: str | None = None
+    failure: BatchError | None = None  # the Batch error that ended the call, for callers that map it (the CLI)
 
 
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[types.CallToolResult]]
