@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
 
     from batch_mcp.server import Assembly
+    from batch_mcp.server.server_tools import Answer
     from batch_mcp.settings import Settings
 
 
@@ -139,23 +140,24 @@ def run_tools(args: argparse.Namespace) -> int:
 # -- call ------------------------------------------------------------------------------------------
 
 
-async def terminal_ask(question: str) -> str:
-    """Ask on the controlling terminal (not stdin, which may carry data)."""
+async def terminal_ask(question: str) -> Answer:
+    """Ask on the controlling terminal (not stdin, which may carry data). End of input (Ctrl-D)
+    cancels; any line but yes declines; no terminal at all means the question cannot be asked."""
     import anyio
 
-    def ask() -> str:
+    def ask() -> Answer:
         try:  # a terminal is not seekable: one handle to write the question, one to read the answer
             with Path("/dev/tty").open("w", encoding="utf-8") as out, Path("/dev/tty").open(encoding="utf-8") as tty:
                 out.write(f"\n{question}\nType 'yes' to go ahead: ")
                 out.flush()
-                return tty.readline().strip().lower() or "no"
+                line = tty.readline()
         except OSError:
-            return ""
+            return "cannot"
+        if not line.endswith("\n"):
+            return "cancel"
+        return "accept" if line.strip().lower() in ("y", "yes") else "decline"
 
-    reply = await anyio.to_thread.run_sync(ask)
-    if reply == "":
-        return "cannot"
-    return "accept" if reply in ("y", "yes") else "decline"
+    return await anyio.to_thread.run_sync(ask)
 
 
 def run_call(args: argparse.Namespace) -> int:

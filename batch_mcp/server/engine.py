@@ -106,6 +106,13 @@ class Engine:
             answer = await ctx.asker(decision.question)
             if answer == "cannot":
                 return outcome.done("refused", render.error_result(CANNOT_ASK.format(tool=tool.name)))
+            if answer == "cancel":  # dismissed without an answer: not a no, and the audit log says so
+                return outcome.done(
+                    "cancelled",
+                    render.text_result(
+                        f"Not done: the user dismissed the question about {tool.name}. Nothing was changed."
+                    ),
+                )
             if answer != "accept":
                 return outcome.done(
                     "declined", render.text_result(f"Not done: the user declined {tool.name}. Nothing was changed.")

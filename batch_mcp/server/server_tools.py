@@ -16,7 +16,9 @@ from batch_mcp.catalog import Catalog, ToolDef
 if TYPE_CHECKING:
     from batch_mcp.batch import BatchClient, BatchError
 
-Answer = Literal["accept", "decline", "cannot"]
+# accept: go ahead; decline: the user said no; cancel: the user dismissed the question without answering;
+# cannot: there is no way to ask
+Answer = Literal["accept", "decline", "cancel", "cannot"]
 
 
 class Asker(Protocol):
