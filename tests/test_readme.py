@@ -34,6 +34,7 @@ def command_lines() -> list[list[str]]:
     `claude mcp add`, and as `command` + `args` in client configurations."""
     found: list[str] = []
     for block in code_blocks(README):
+        block = block.replace("\\\n", " ")  # a command continued on the next line
         for line in block.splitlines():
             line = line.split(" # ", 1)[0].strip()
             if line.startswith("batch-mcp"):
