@@ -96,6 +96,7 @@ class Engine:
         try:
             decision = await self.guardrails.decide(tool, args)
         except BatchError as exc:  # a lookup behind the question: the error names its own request, if any
+            ctx.failure = exc
             return outcome.done("error", render.error_result(batch_error_text(tool.name, exc)))
         if isinstance(decision, Refuse):
             return outcome.done("refused", render.error_result(decision.text))
@@ -107,10 +108,12 @@ class Engine:
             if answer == "cannot":
                 return outcome.done("refused", render.error_result(decision.unasked))
             if answer != "accept":
-                declined = render.text_result(f"Not done: the user declined {tool.name}. Nothing was changed.")
+                cancelled = answer == "cancel"  # dismissed unanswered: not a no, and the audit log says so
+                what = f"dismissed the question about {tool.name}" if cancelled else f"declined {tool.name}"
+                declined = render.text_result(f"Not done: the user {what}. Nothing was changed.")
                 # A client checks a successful result against the tool's output schema; this one has no data.
                 declined.is_error = tool.output_schema is not None
-                return outcome.done("declined", declined)
+                return outcome.done("cancelled" if cancelled else "declined", declined)
         request_id = None
         if decision.args is not None:  # the guardrails bounded something (an autoscale formula)
             args = dict(decision.args)
@@ -121,6 +124,7 @@ class Engine:
             else:
                 result, request_id = await self.execute(tool, args)
         except BatchError as exc:
+            ctx.failure = exc
             binding = tool.http if isinstance(tool, ToolDef) else None
             return outcome.done(
                 "error",
