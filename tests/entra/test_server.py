@@ -159,6 +159,18 @@ async def test_the_401_says_why_the_token_was_refused(entra_server: EntraServer,
     assert "another resource" in other.headers["www-authenticate"]
 
 
+async def test_a_token_that_expired_within_the_clock_skew_is_still_served(
+    entra_server: EntraServer, idp: IdentityProvider
+) -> None:
+    async with httpx2.AsyncClient(timeout=10) as http:
+        late = await http.post(
+            entra_server.url,
+            json=INIT,
+            headers={**JSON_HEADERS, "Authorization": f"Bearer {idp.token(ALICE, lifetime=-10)}"},
+        )
+    assert late.status_code == 200
+
+
 async def test_a_token_without_the_scope_gets_403_insufficient_scope(
     entra_server: EntraServer, idp: IdentityProvider, batch: tuple[str, BatchGate]
 ) -> None:
