@@ -202,6 +202,11 @@ class Settings(BaseSettings):
     emulator_transition_delay: float | None = Field(
         None, ge=0, description="seconds per emulated state change (default 1)"
     )
+    emulator_exec: Literal["auto", "sandbox", "confirm", "unrestricted"] = Field(
+        "auto",
+        description="how the emulator runs task command lines: auto (sandbox when one works here, else confirm), "
+        "sandbox, confirm (ask before each new command line) or unrestricted",
+    )
 
     _csv_fields = field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", mode="before")(_csv)
 

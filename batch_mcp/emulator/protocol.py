@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -27,6 +28,7 @@ from batch_mcp.emulator.odata_filter import FilterError, compile_filter
 from batch_mcp.emulator.routing import Route
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import iso, parse_rfc1123, rfc1123, utcnow
+from batch_mcp.emulator.versions import ApiVersion
 
 JSON_TYPE = "application/json;odata=minimalmetadata"
 MAX_PAGE = 1000
@@ -41,7 +43,7 @@ class Ctx:
     request: Request
     backend: Backend
     route: Route
-    api_version: str
+    version: ApiVersion
     catalog_version: str
     path: dict[str, str]
     query: dict[str, str]  # lower-cased names
@@ -55,8 +57,18 @@ class Ctx:
         return self.route.operation_id
 
     @property
-    def is_2018(self) -> bool:
-        return self.catalog_version.startswith("2018")
+    def api_version(self) -> str:
+        return self.version.name
+
+    @property
+    def response_model(self) -> str | None:
+        """The label of this operation's response model in the request's api-version."""
+        http = self.route.tool.http
+        return self.version.root(http.method, http.path)
+
+    def shape(self, body: Any) -> Any:
+        """A response body (or a list of items) as the request's api-version shows it."""
+        return self.version.shape(self.response_model, body)
 
     def q(self, name: str) -> str | None:
         return self.query.get(name.lower())
@@ -100,8 +112,17 @@ def entity_headers(ctx: Ctx, entity: Entity | None, *, data_service_id: bool = T
 
 
 def json_response(
-    ctx: Ctx, body: Any, status: int = 200, *, entity: Entity | None = None, meta: str | None = None
+    ctx: Ctx,
+    body: Any,
+    status: int = 200,
+    *,
+    entity: Entity | None = None,
+    meta: str | None = None,
+    shaped: bool = False,
 ) -> Response:
+    """A JSON answer; the body is shaped for the request's api-version unless `shaped` says it is."""
+    if not shaped:
+        body = ctx.shape(body)
     if meta and isinstance(body, dict):
         body = {"odata.metadata": metadata(ctx, meta, element=True), **body}
     return Response(render(body, ctx.base), status, headers=entity_headers(ctx, entity), media_type=JSON_TYPE)
@@ -243,8 +264,8 @@ def list_response(
     *,
     filterable: bool = True,
 ) -> Response:
-    """A page of `(position, wire item)` pairs (positions increase), after the skip token, filtered
-    and selected, with an absolute `odata.nextLink` when more remain."""
+    """A page of `(position, wire item)` pairs (positions increase), after the skip token, shaped
+    for the api-version, filtered and selected, with an absolute `odata.nextLink` when more remain."""
     limit = page_size(ctx)
     after = skip_token(ctx)
     predicate = filter_of(ctx) if filterable else None
@@ -252,9 +273,11 @@ def list_response(
     out: list[dict[str, Any]] = []
     last = after
     more = False
+    label = ctx.response_model
     for position, item in items:
         if position <= after:
             continue
+        item = ctx.version.shape(label, item)
         if predicate is not None and not predicate(item):
             continue
         if len(out) == limit:
@@ -313,16 +336,16 @@ def file_headers(fi: nodefs.FileInfo, url: str) -> dict[str, str]:
     }
 
 
-def file_properties_response(ctx: Ctx, path: Path, url: str) -> Response:
-    fi = nodefs.info(path)
+def file_properties_response(ctx: Ctx, ref: nodefs.FileRef, url: str) -> Response:
+    fi = ref.info()
     check_conditions(ctx, None, fi.modified, read=True)
     headers = file_headers(fi, url.replace(BASE, ctx.base))
     headers["Content-Length"] = str(fi.size)
     return Response(b"", 200, headers=headers)
 
 
-def _chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
-    with path.open("rb") as handle:
+def _chunks(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+    with handle:  # the handle nodefs opened: the file checked is the file sent
         handle.seek(start)
         remaining = length
         while remaining > 0:
@@ -333,17 +356,26 @@ def _chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
-def file_response(ctx: Ctx, path: Path, url: str) -> Response:
+def file_response(ctx: Ctx, ref: nodefs.FileRef, url: str) -> Response:
     """Stream a file (or the byte range asked with ocp-range) in chunks: memory stays flat."""
-    fi = nodefs.info(path)
-    if fi.is_dir:
-        raise errors.BatchError(400, "FileIsDirectory", "The path names a directory; list it instead.", {})
-    check_conditions(ctx, None, fi.modified, read=True)
-    start, length = 0, fi.size
-    wanted = ctx.header("ocp-range") or ctx.header("range")
-    if wanted and fi.size > 0:
-        start, end = parse_range(wanted, fi.size)
-        length = end - start + 1
+    fd, fi = ref.open()
+    try:
+        check_conditions(ctx, None, fi.modified, read=True)
+        start, length = 0, fi.size
+        wanted = ctx.header("ocp-range") or ctx.header("range")
+        if wanted and fi.size > 0:
+            start, end = parse_range(wanted, fi.size)
+            length = end - start + 1
+    except BaseException:
+        os.close(fd)
+        raise
     headers = file_headers(fi, url.replace(BASE, ctx.base))
     headers["Content-Length"] = str(length)
-    return StreamingResponse(_chunks(path, start, length), 200, headers=headers, media_type="application/octet-stream")
+    handle = os.fdopen(fd, "rb")
+    return StreamingResponse(
+        _chunks(handle, start, length),
+        200,
+        headers=headers,
+        media_type="application/octet-stream",
+        background=BackgroundTask(handle.close),  # also when the client left before the first chunk
+    )

@@ -15,6 +15,7 @@ from batch_mcp.redaction import register_secret
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.engine import Engine
 from batch_mcp.server.events import Events, EventsConfig
+from batch_mcp.server.execution import ExecPolicy
 from batch_mcp.server.guardrails import Guardrails
 from batch_mcp.server.impact import Lookups
 from batch_mcp.server.selection import Selection
@@ -90,6 +91,14 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
 ClientOpener = Callable[[Settings, Catalog], AbstractAsyncContextManager[Backend]]
 
 
+def _isolation(backend: Backend) -> Callable[[], str | None]:
+    """The isolation in effect for the backend's tasks, read on every call (the emulator that runs
+    them may be another process's). An emulator that cannot say has none; Azure is not ours to judge."""
+    if backend.kind != "emulator":
+        return _no_isolation
+    return lambda: backend.isolation() or "none"
+
+
 @dataclass
 class Live:
     """A connected backend with the engine and event watchers over it."""
@@ -117,6 +126,7 @@ async def open_backend(
             max_nodes=settings.max_nodes,
             no_confirm=no_confirm,
             read_only=settings.read_only,
+            exec_policy=ExecPolicy(settings.emulator_exec, _isolation(backend)),
         )
         engine = Engine(
             catalog=catalog,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from batch_mcp import __version__
+from batch_mcp.server.execution import describe as describe_execution
 
 if TYPE_CHECKING:
     from batch_mcp.server import Assembly
@@ -29,6 +30,7 @@ def banner(parts: Assembly, *, no_confirm: bool, http_plan: HttpPlan | None = No
         + (" · READ-ONLY" if s.read_only else ""),
         f"guardrails: confirmation {'OFF (--no-confirm)' if no_confirm else 'on'} · max nodes "
         f"{s.max_nodes if s.max_nodes is not None else 'unlimited'} · audit log {s.audit_log or 'off'}",
+        f"execution:  {describe_execution(s.emulator_exec, uses_emulator=s.uses_emulator)}",
     ]
     if http_plan is None:
         lines.append("transport:  stdio (point your MCP client's command at `batch-mcp`)")

@@ -87,6 +87,7 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_tools(args: argparse.Namespace) -> int:
     from batch_mcp.catalog.listing import minified, tool_listing
     from batch_mcp.server import assemble
+    from batch_mcp.server.execution import describe as describe_execution
 
     parts = assemble(args.settings)
     tools = {**parts.catalog.tools, **parts.server_tools}
@@ -98,6 +99,8 @@ def run_tools(args: argparse.Namespace) -> int:
         listed = parts.selection.is_listed(name)
         total += size if listed else 0
         print(f"{name:<46} {tools[name].toolset:<13} {tools[name].guard:<11} {'yes' if listed else 'no':<6} {size:>6,}")
+    settings = parts.settings  # the execution policy first: the last line is the summary
+    print(f"execution: {describe_execution(settings.emulator_exec, uses_emulator=settings.uses_emulator)}")
     print(
         f"{len(parts.selection.listed)} tools listed ({total:,} bytes of tools/list), "
         f"{len(parts.selection.enabled)} enabled, api-version {parts.catalog.api_version}"

@@ -35,11 +35,14 @@ HINTS_BY_CODE = {
     "InvalidPropertyValue": "Fix the field named in the details.",
     "MissingRequiredProperty": "Add the field named in the details.",
     "ConditionNotMet": "The entity changed since you read it: read it again and retry with the new ETag.",
+    "AuthorizationFailure": "The credential works but may not do this: check its role on the Batch account.",
+    "InsufficientAccountPermissions": "The account may not do this: check the Batch account's configuration.",
+    "AccountIsDisabled": "The Batch account is disabled; an administrator must enable it.",
 }
 HINTS_BY_STATUS = {
     400: "Fix the arguments named in the details.",
     401: "The credential was refused; check the account key or Entra ID login.",
-    403: "The credential is not allowed to do this, or the account key is wrong.",
+    403: "Batch refused this operation; the code, message and details say why.",
     404: "Check the id; list the parent collection to see what exists.",
     409: "The entity is in a state that does not allow this; read it and retry when its state changes.",
     412: "The entity changed since you read it (ETag); read it again and retry.",

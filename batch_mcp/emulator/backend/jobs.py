@@ -8,11 +8,11 @@ completed; any → deleting → gone. Each arrow that the service takes time ove
 from __future__ import annotations
 
 import copy
-import shutil
 import uuid
 from typing import Any
 
 from batch_mcp.emulator import errors
+from batch_mcp.emulator.backend import defaults
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.backend.faults import auto_pool_error
 from batch_mcp.emulator.backend.pools import check_id
@@ -42,15 +42,7 @@ class JobOps(BackendBase):
             state="active",
             stateTransitionTime=iso(now),
         )
-        body.setdefault("usesTaskDependencies", False)
-        body.setdefault("priority", 0)
-        body.setdefault("allowTaskPreemption", False)
-        body.setdefault("maxParallelTasks", -1)
-        constraints = body.setdefault("constraints", {})
-        constraints.setdefault("maxWallClockTime", UNLIMITED_TEXT)
-        constraints.setdefault("maxTaskRetryCount", 0)
-        body.setdefault("onAllTasksComplete", "noaction")
-        body.setdefault("onTaskFailure", "noaction")
+        defaults.job_spec(body)
         if not -1000 <= body["priority"] <= 1000:
             raise errors.invalid_property("priority", body["priority"], "Priority ranges from -1000 to 1000.")
         if body["maxParallelTasks"] == 0 or body["maxParallelTasks"] < -1:
@@ -289,9 +281,7 @@ class JobOps(BackendBase):
             self.store.delete("job", "", job.id)
         for pool in self.store.list("pool"):
             for node in self.store.list("node", pool.id):
-                job_dir = self.files.job_dir(pool.id, node.id, job.id).parent
-                if job_dir.exists():
-                    shutil.rmtree(job_dir, ignore_errors=True)
+                self.files.remove(self.files.job_dir(pool.id, node.id, job.id).parent)
         self.release_auto_pool(job, "job")
         self.dirty_jobs.discard(job.id.lower())
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from batch_mcp.emulator import autoscale_bridge, errors
+from batch_mcp.emulator.backend import defaults
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import format_duration, from_epoch, iso, parse_duration
@@ -30,6 +31,25 @@ PATCHABLE = (
 MIN_AUTOSCALE_INTERVAL = timedelta(minutes=5)
 MAX_AUTOSCALE_INTERVAL = timedelta(hours=168)
 DEFAULT_AUTOSCALE_INTERVAL = "PT15M"
+
+
+def resource_stats(start: float, now: float) -> dict[str, Any]:
+    """Resource usage of a pool (or the account's pools) since `start`: nothing is metered locally."""
+    return {
+        "startTime": iso(start),
+        "lastUpdateTime": iso(now),
+        "avgCPUPercentage": 0.0,
+        "avgMemoryGiB": 0.0,
+        "peakMemoryGiB": 0.0,
+        "avgDiskGiB": 0.0,
+        "peakDiskGiB": 0.0,
+        "diskReadIOps": 0,
+        "diskWriteIOps": 0,
+        "diskReadGiB": 0.0,
+        "diskWriteGiB": 0.0,
+        "networkReadGiB": 0.0,
+        "networkWriteGiB": 0.0,
+    }
 
 
 def check_id(value: Any, name: str = "id") -> str:
@@ -57,6 +77,7 @@ class PoolOps(BackendBase):
             currentDedicatedNodes=0,
             currentLowPriorityNodes=0,
         )
+        defaults.pool_spec(body)
         body.setdefault("taskSlotsPerNode", 1)
         body.setdefault("taskSchedulingPolicy", {"nodeFillType": "spread"})
         body.setdefault("enableInterNodeCommunication", False)
@@ -380,7 +401,9 @@ class PoolOps(BackendBase):
                 "AutoScalingNotEnabled", "Autoscale must be enabled on the pool before a formula can be evaluated."
             )
         formula = autoscale_bridge.parse(params["autoScaleFormula"])
-        return autoscale_bridge.run(formula, self.autoscale_inputs(pool), self.now())
+        run = autoscale_bridge.run(formula, self.autoscale_inputs(pool), self.now())
+        run.pop("_values", None)  # the targets the run would apply: ours, not the service's answer
+        return run
 
     def autoscale_inputs(self, pool: Entity) -> autoscale_bridge.Inputs:
         scalars = {
@@ -492,19 +515,5 @@ class PoolOps(BackendBase):
                 "lastUpdateTime": iso(now),
                 "dedicatedCoreTime": format_duration(core_seconds),
             },
-            "resourceStats": {
-                "startTime": iso(created),
-                "lastUpdateTime": iso(now),
-                "avgCPUPercentage": 0.0,
-                "avgMemoryGiB": 0.0,
-                "peakMemoryGiB": 0.0,
-                "avgDiskGiB": 0.0,
-                "peakDiskGiB": 0.0,
-                "diskReadIOps": 0,
-                "diskWriteIOps": 0,
-                "diskReadGiB": 0.0,
-                "diskWriteGiB": 0.0,
-                "networkReadGiB": 0.0,
-                "networkWriteGiB": 0.0,
-            },
+            "resourceStats": resource_stats(created, now),
         }

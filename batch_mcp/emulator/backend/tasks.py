@@ -6,10 +6,10 @@ conditions, dependencies, the job's onAllTasksComplete / onTaskFailure and the j
 from __future__ import annotations
 
 import copy
-import shutil
 from typing import Any
 
 from batch_mcp.emulator import errors
+from batch_mcp.emulator.backend import defaults
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.backend.pools import check_id
 from batch_mcp.emulator.runner import KILLED_EXIT_CODE, RunResult, failure
@@ -67,6 +67,7 @@ class TaskOps(BackendBase):
         if "multiInstanceSettings" in body:
             body["multiInstanceSettings"].setdefault("numberOfInstances", 1)
         body.setdefault("requiredSlots", 1)
+        body.setdefault("userIdentity", defaults.auto_user())
         if body["requiredSlots"] < 1:
             raise errors.invalid_property("requiredSlots", body["requiredSlots"])
         body.update(
@@ -214,7 +215,7 @@ class TaskOps(BackendBase):
         run = task.internal.get("last_node")
         self.store.delete("task", job_id, task.id)
         if run:
-            shutil.rmtree(self.files.task_dir(run["pool"], run["node"], job_id, task.id), ignore_errors=True)
+            self.files.remove(self.files.task_dir(run["pool"], run["node"], job_id, task.id))
         self.check_job_done(job_id, now)
         return task
 
