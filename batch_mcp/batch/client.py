@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx2
 
 from batch_mcp.batch.auth import describe_auth
@@ -363,7 +364,14 @@ class BatchClient:
             return reply.response
 
         reply = await self._exchange("GET", url, params, prepared.headers, None, RetryMode.SAFE, label, stream=True)
-        stream = FileStream(reply.response, byte_range=byte_range, reopen=reopen, policy=self._retry, label=label)
+        stream = FileStream(
+            reply.response,
+            byte_range=byte_range,
+            reopen=reopen,
+            policy=self._retry,
+            label=label,
+            stall_timeout=self._timeout_total,
+        )
         try:
             yield stream
         finally:
@@ -501,10 +509,22 @@ class BatchClient:
                 method, url, params=params, headers=base_headers, content=content, timeout=self._attempt_timeout(state)
             )
             started = time.perf_counter() if debug else 0.0
+            # One deadline over connect, headers and body: httpx's own timeouts are per read, so a
+            # reply trickling in a byte at a time would reset them forever.
+            limit = max(0.01, min(self._timeout_total, self._retry.remaining(state)))
+            response: httpx2.Response | None = None
+            body = b""
             try:
-                response = await self._http.send(request, stream=True)
-            except httpx2.RequestError as exc:
-                await self._retry_or_raise(state, exc, mode, label)
+                with anyio.fail_after(limit):
+                    response = await self._http.send(request, stream=True)
+                    wanted = response.status_code < 300 or response.status_code in accept
+                    if not (wanted and stream):
+                        body = await (response.aread() if wanted else _error_body(response))
+            except (TimeoutError, httpx2.RequestError) as exc:
+                if response is not None:
+                    await response.aclose()
+                failure = exc if isinstance(exc, httpx2.RequestError) else _no_reply(request, limit)
+                await self._retry_or_raise(state, failure, mode, label)
                 continue
             status = response.status_code
             if debug:
@@ -520,19 +540,12 @@ class BatchClient:
                 if stream:
                     return _Reply(response, None, state.attempt, request_id)
                 try:
-                    body = await response.aread()
                     data = _parse_json(body, status, response, label) if parse_json else None
-                except (httpx2.RequestError, BatchProtocolError) as exc:
-                    await response.aclose()
+                except BatchProtocolError as exc:
                     await self._retry_or_raise(state, exc, mode, label)
                     continue
                 return _Reply(response, data, state.attempt, request_id)
-            try:
-                body = await response.aread()
-            except httpx2.RequestError:
-                body = b""
-            finally:
-                await response.aclose()
+            await response.aclose()
             if status == 401 or (status == 403 and _says_authentication_failed(body)):
                 raise self._auth_error(status, response.headers, body)
             decision = policy.on_status(state, status, response.headers, mode)
@@ -555,6 +568,8 @@ class BatchClient:
         maybe_applied = isinstance(exc, MAYBE_APPLIED_ERRORS) and method not in ("GET", "HEAD")
         detail = str(exc).strip()
         text = f"{label}: {type(exc).__name__}{': ' + detail if detail else ''} ({decision.reason})"
+        if isinstance(exc, httpx2.TimeoutException):
+            text = f"Batch is not answering: {text}"
         if maybe_applied and mode is not RetryMode.SAFE:
             text += ". The request may have been applied: check the resource before repeating it"
         error_type = BatchTimeoutError if isinstance(exc, httpx2.TimeoutException) else BatchTransportError
@@ -619,6 +634,18 @@ def _parse_range(text: str) -> tuple[int, int | None] | None:
 
 def _path_of(label: str) -> str:
     return label.partition(" ")[2]
+
+
+async def _error_body(response: httpx2.Response) -> bytes:
+    """An error reply's body, or nothing when the connection breaks while reading it."""
+    try:
+        return await response.aread()
+    except httpx2.RequestError:
+        return b""
+
+
+def _no_reply(request: httpx2.Request, limit: float) -> httpx2.ReadTimeout:
+    return httpx2.ReadTimeout(f"no complete reply within {limit:.3g} s", request=request)
 
 
 def _says_authentication_failed(body: bytes) -> bool:
