@@ -154,7 +154,7 @@ class IdentityProvider:
         self,
         user: TestUser = ALICE,
         *,
-        audience: str | None = None,
+        audience: str | list[str] | None = None,
         scopes: str | None = None,
         issuer: str | None = None,
         version: int = 2,
