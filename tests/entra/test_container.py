@@ -96,3 +96,18 @@ def test_a_misconfigured_entra_setup_is_refused_naming_the_setting(
     with pytest.raises(EntraConfigError, match=re.escape(expected)) as refused:
         check_entra_settings(entra_settings(idp, tmp_path, **values))
     assert idp.client_secret not in str(refused.value)
+
+
+def test_the_banner_says_how_users_sign_in_and_that_stdio_ignores_it(idp: IdentityProvider, tmp_path: Path) -> None:
+    from batch_mcp.server import assemble
+    from batch_mcp.server.banner import banner
+    from batch_mcp.server.transports import plan_http
+
+    settings = entra_settings(idp, tmp_path, endpoint="https://acct.westeurope.batch.azure.com")
+    plan = plan_http("127.0.0.1", 8000, None, [], static_token=False)
+    served = banner(assemble(settings), no_confirm=False, http_plan=plan)
+    assert f"sign-in:    Microsoft Entra ID, tenant {idp.tenant_id}, app {idp.client_id}" in served
+    assert "on behalf of each signed-in user" in served and "Bearer <token>" not in served
+    assert idp.client_secret not in served
+    over_stdio = banner(assemble(settings.model_copy(update={"transport": "stdio"})), no_confirm=False)
+    assert "--http-auth entra is for HTTP" in over_stdio
