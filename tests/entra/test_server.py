@@ -196,6 +196,7 @@ async def test_the_protected_resource_metadata_names_the_tenant_and_the_scope(
         root = await http.get(entra_server.base + "/.well-known/oauth-protected-resource")
         refused = await http.post(entra_server.url, json=INIT, headers=JSON_HEADERS)
     assert suffixed.status_code == 200 and root.status_code == 200
+    assert suffixed.json() == root.json()
     for document in (suffixed.json(), root.json()):
         assert document["resource"] == entra_server.url
         assert document["authorization_servers"] == [idp.issuer]
