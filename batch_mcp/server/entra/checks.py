@@ -9,7 +9,7 @@ the tenant consented to the app's Batch permission shows at a user's first call.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx2
 
@@ -17,8 +17,13 @@ from batch_mcp.server.entra.config import EntraConfig, EntraConfigError
 from batch_mcp.server.entra.keys import KeysUnavailable, SigningKeys
 
 if TYPE_CHECKING:
-    from batch_mcp.server.checks import Report
     from batch_mcp.settings import Settings
+
+
+class Report(Protocol):
+    """Where a check's outcome goes (`server.checks.Report`, which calls these checks)."""
+
+    def add(self, name: str, status: Any, detail: str, started: float | None = None) -> Any: ...
 
 CREDENTIAL_SECONDS = 20.0
 
