@@ -180,6 +180,9 @@ def build_tool(
     if op.pageable:
         add("max_results", {"type": "integer", "minimum": 1, "maximum": LIST_ITEM_CAP}, {"in": "paging"}, False)
         add("continuation", {"type": "string"}, {"in": "paging"}, False)
+        item = _list_item_model(op, builder)
+        if item and "state" in builder.spec.definitions[item].get("properties", {}):
+            add("count_all", {"type": "boolean"}, {"in": "paging"}, False)  # the summary counts by state
     if text.guard == "scale":
         add("dry_run", {"type": "boolean"}, {"in": "server"}, False)
 
@@ -240,6 +243,16 @@ def build_tool(
     if collapsed:
         tool["collapsed"] = collapsed
     return tool, set(collapsed.values())
+
+
+def _list_item_model(op: Operation, builder: SchemaBuilder) -> str | None:
+    """The model of a pageable operation's items."""
+    ok = min(c for c in op.responses if c.isdigit() and int(c) < 300)
+    ref = (op.responses[ok].get("schema") or {}).get("$ref")
+    if not ref:
+        return None
+    _, listing = builder.spec.definition(ref.rsplit("/", 1)[-1])
+    return listing["properties"]["value"]["items"]["$ref"].rsplit("/", 1)[-1]
 
 
 def _output_schema(op: Operation, result: str, builder: SchemaBuilder) -> dict[str, Any] | None:
