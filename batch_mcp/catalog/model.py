@@ -79,6 +79,7 @@ class ToolDef:
     http: HttpBinding
     output_schema: Mapping[str, Any] | None = None
     collapsed: Mapping[str, str] = field(default_factory=dict)
+    projection: tuple[str, ...] = ()  # a list's default item fields (`a/b` paths); empty: whole items
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ToolDef:
@@ -93,6 +94,7 @@ class ToolDef:
             http=HttpBinding.from_json(data["http"]),
             output_schema=data.get("outputSchema"),
             collapsed=data.get("collapsed", {}),
+            projection=tuple(data.get("projection", ())),
         )
 
     @property

@@ -1,7 +1,8 @@
 """Append-only audit log of every call that could change something (JSON lines).
 
 One line per non-read call: time, tool, arguments with secrets masked, outcome (ok, error,
-invalid, refused, declined, dry_run), Batch request-id, and the HTTP principal when there is one.
+invalid, refused, declined, dry_run), Batch request-id, the reply's headers of a create or action
+(eTag, new entity URL), and the HTTP principal when there is one.
 A long list argument (thousands of tasks) is kept as its length and a SHA-256 of its canonical
 JSON, which identifies exactly what was sent without copying megabytes into the log (a hash
 reveals nothing of the secrets it covers, so it is taken before masking).
@@ -50,6 +51,7 @@ class AuditLog:
         request_id: str | None = None,
         principal: str | None = None,
         detail: str | None = None,
+        response: Mapping[str, Any] | None = None,
     ) -> None:
         if self.path is None:
             return
@@ -65,6 +67,8 @@ class AuditLog:
             entry["principal"] = principal
         if detail:
             entry["detail"] = redact(detail[:500])
+        if response:  # eTag, dataServiceId, ... of a create or action: left out of the tool result
+            entry["response"] = redact(dict(response))
         line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

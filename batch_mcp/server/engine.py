@@ -22,7 +22,7 @@ from batch_mcp.batch.errors import BatchError
 from batch_mcp.catalog import Catalog, ToolDef
 from batch_mcp.catalog.validation import make_validator, validation_errors
 from batch_mcp.redaction import redact_text
-from batch_mcp.server import render
+from batch_mcp.server import lean, render
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.errors import batch_error_text
 from batch_mcp.server.guardrails import CANNOT_ASK, Confirm, DryRun, Guardrails, Refuse
@@ -132,12 +132,12 @@ class Engine:
                 return outcome.done(
                     "declined", render.text_result(f"Not done: the user declined {tool.name}. Nothing was changed.")
                 )
-        request_id = None
+        request_id = response = None
         try:
             if isinstance(tool, ServerTool):
                 result = await tool.handler(ctx, args)
             else:
-                result, request_id = await self.execute(tool, args)
+                result, request_id, response = await self.execute(tool, args)
             note = await self.guardrails.after(tool, args, decision)
         except BatchError as exc:
             return outcome.done(
@@ -147,35 +147,40 @@ class Engine:
             )
         if note:
             result.content.append(types.TextContent(text=note))
-        return outcome.done("error" if result.is_error else "ok", result, request_id=request_id)
+        return outcome.done("error" if result.is_error else "ok", result, request_id=request_id, response=response)
 
     # -- catalog tools ---------------------------------------------------------------------------
 
-    async def execute(self, tool: ToolDef, args: Mapping[str, Any]) -> tuple[types.CallToolResult, str | None]:
-        """The tool's result, and the Batch request-id when one call answered it (for the audit)."""
+    async def execute(
+        self, tool: ToolDef, args: Mapping[str, Any]
+    ) -> tuple[types.CallToolResult, str | None, dict[str, Any] | None]:
+        """The tool's result, and for the audit: the Batch request-id when one call answered it, and
+        the reply's headers (eTag, ...) of a call that returns no body."""
         kind = tool.http.result
         if kind == "list":
-            return await self._list(tool, args), None
+            return await self._list(tool, args), None, None
         if kind == "bytes":
-            return await self._read_window(tool, args), None
+            return await self._read_window(tool, args), None, None
         result = await self.client.call(tool, args)
         if kind == "exists":
             exists = bool(result.data.get("exists"))
             out = render.json_result(f"{_target(args)} {'exists' if exists else 'does not exist'}.", result.data)
         elif kind in ("json", "file_properties"):
-            out = render.json_result("", result.data)
+            out = _entity_result(result.data, selected=bool(args.get("select")))
         else:
-            verb = "accepted (Batch completes it in the background)" if result.status == 202 else "done"
-            out = render.text_result(f"{tool.name} {verb}: {render.minified(result.data or {})}")
-        return out, result.request_id
+            verb = "accepted; Batch completes it in the background" if result.status == 202 else "done"
+            out = render.text_result(f"{tool.name} {verb}.")
+            return out, result.request_id, dict(result.data or {})
+        return out, result.request_id, None
 
     async def _list(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
         limit = int(args.get("max_results") or self.page_size)
         page = await self.client.list(tool, args, max_items=limit, continuation=args.get("continuation"))
         summary = await summarize(self.client, tool, args, page.items, has_more=page.continuation is not None)
-        shaped = shaping.list_result(page.items, page.continuation, summary)
+        items, left_out = _list_items(tool, page.items, selected=bool(args.get("select")))
+        shaped = shaping.list_result(items, page.continuation, summary)
         more = " (more available)" if page.continuation else ""
-        return render.list_result(f"{len(page.items)} item(s){more}", shaped)
+        return render.list_result(f"{len(items)} item(s){more}", shaped, note=lean.left_out_note(left_out))
 
     async def _read_window(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
         """A window of a file (task_file_get, node_file_get), or a small download (an RDP file)."""
@@ -209,6 +214,33 @@ class Engine:
         return render.text_result(f"{header}\n{redact_text(window.text)}")
 
 
+def _entity_result(data: Any, *, selected: bool) -> types.CallToolResult:
+    """One entity as the model reads it: lean unless the caller selected its fields."""
+    if selected or not isinstance(data, Mapping):
+        return render.json_result("", data or {})
+    slim, left_out = lean.lean(data)
+    return render.json_result(lean.left_out_note(left_out), slim)
+
+
+def _list_items(tool: ToolDef, items: list[dict[str, Any]], *, selected: bool) -> tuple[list[Any], list[str]]:
+    """A page's items as the model reads them (the list's projection, lean), and what was left out.
+    Selected fields come back as Batch sent them."""
+    if selected:
+        return items, []
+    tree = lean.projection_tree(tool.projection)
+    out: list[Any] = []
+    left_out: dict[str, None] = {}
+    for item in items:
+        if tree:
+            left_out.update(dict.fromkeys(key for key in item if key not in tree))
+            item = lean.project(item, tree)
+        slim, dropped = lean.lean(item)
+        if not tree:
+            left_out.update(dict.fromkeys(dropped))
+        out.append(slim)
+    return out, list(left_out)
+
+
 def parse_range(value: str | None) -> tuple[int, int | None] | None:
     if not value:
         return None
@@ -228,7 +260,12 @@ class _Audit:
         self.log, self.tool, self.args, self.principal = log, tool, args, principal
 
     def done(
-        self, outcome: str, result: types.CallToolResult, *, request_id: str | None = None
+        self,
+        outcome: str,
+        result: types.CallToolResult,
+        *,
+        request_id: str | None = None,
+        response: Mapping[str, Any] | None = None,
     ) -> types.CallToolResult:
         if self.tool.guard != "read" and self.tool.name != "batch_call":
             detail = None
@@ -241,5 +278,6 @@ class _Audit:
                 request_id=request_id,
                 principal=self.principal,
                 detail=detail,
+                response=response,
             )
         return result

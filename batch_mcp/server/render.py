@@ -56,7 +56,7 @@ def json_result(headline: str, data: Mapping[str, Any]) -> types.CallToolResult:
     return text_result(f"{headline}\n{body}" if headline else body, structured=safe)
 
 
-def list_result(headline: str, shaped: Mapping[str, Any]) -> types.CallToolResult:
+def list_result(headline: str, shaped: Mapping[str, Any], *, note: str = "") -> types.CallToolResult:
     """`shaped` is {items, summary?, continuation?} as the output schema promises."""
     safe = redact(dict(shaped))
     lines = [headline]
@@ -67,4 +67,6 @@ def list_result(headline: str, shaped: Mapping[str, Any]) -> types.CallToolResul
     lines.extend(minified(compact(item)) for item in safe.get("items", []))
     if safe.get("continuation"):
         lines.append(f'more: call again with continuation="{safe["continuation"]}"')
+    if note:
+        lines.append(note)
     return text_result("\n".join(lines), structured=safe)

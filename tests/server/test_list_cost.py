@@ -82,9 +82,7 @@ async def test_list_calls_on_a_ten_thousand_task_job_cost_at_most_two_requests_b
 async def test_count_all_counts_every_match_when_asked(tmp_path: Path) -> None:
     async with workflow_client(tmp_path) as client:
         await big_job(client)
-        result = await ok(
-            client, "task_list", {"job_id": "big", "filter": "startswith(id, 't0')", "count_all": True}
-        )
+        result = await ok(client, "task_list", {"job_id": "big", "filter": "startswith(id, 't0')", "count_all": True})
         summary = (result.structured_content or {})["summary"]
         assert summary == {"counted": TASKS, "complete": True, "state": {"active": TASKS}}
 

@@ -76,10 +76,15 @@ def load_texts(path: Path = TEXTS_PATH) -> tuple[dict[str, OperationText], dict[
     for toolset in TOOLSETS:
         for key, entry in data.get(toolset, {}).items():
             ops[key] = OperationText(toolset=toolset, **entry)
-    unknown = set(data) - set(TOOLSETS) - {"args", "fields"}
+    unknown = set(data) - set(TOOLSETS) - {"args", "fields", "projections"}
     if unknown:
         raise CatalogError(f"texts.toml: unknown sections {sorted(unknown)}")
     return ops, data.get("args", {}), data.get("fields", {})
+
+
+def load_projections(path: Path = TEXTS_PATH) -> dict[str, list[str]]:
+    """The default fields of list items, by item model (the `[projections]` table)."""
+    return tomllib.loads(path.read_text(encoding="utf-8")).get("projections", {})
 
 
 class CatalogError(Exception):
@@ -139,7 +144,11 @@ EXISTS_SCHEMA: dict[str, Any] = {
 
 
 def build_tool(
-    op: Operation, text: OperationText, builder: SchemaBuilder, arg_texts: dict[str, str]
+    op: Operation,
+    text: OperationText,
+    builder: SchemaBuilder,
+    arg_texts: dict[str, str],
+    projections: dict[str, list[str]] | None = None,
 ) -> tuple[dict[str, Any], set[str]]:
     """Return the tool definition and the models its collapsed stubs refer to."""
     properties: dict[str, Any] = {}
@@ -237,9 +246,12 @@ def build_tool(
         "inputSchema": input_schema,
         "http": http,
     }
-    output = _output_schema(op, result, builder)
+    projection = (projections or {}).get(_list_item_model(op, builder) or "") if result == "list" else None
+    output = _output_schema(op, result, builder, projection)
     if output is not None:
         tool["outputSchema"] = output
+    if projection:
+        tool["projection"] = projection
     if collapsed:
         tool["collapsed"] = collapsed
     return tool, set(collapsed.values())
@@ -255,7 +267,9 @@ def _list_item_model(op: Operation, builder: SchemaBuilder) -> str | None:
     return listing["properties"]["value"]["items"]["$ref"].rsplit("/", 1)[-1]
 
 
-def _output_schema(op: Operation, result: str, builder: SchemaBuilder) -> dict[str, Any] | None:
+def _output_schema(
+    op: Operation, result: str, builder: SchemaBuilder, projection: list[str] | None = None
+) -> dict[str, Any] | None:
     if result == "exists":
         return EXISTS_SCHEMA
     if result == "file_properties":
@@ -268,10 +282,14 @@ def _output_schema(op: Operation, result: str, builder: SchemaBuilder) -> dict[s
         return builder.shallow(model)
     _, listing = builder.spec.definition(model)
     item_model = listing["properties"]["value"]["items"]["$ref"].rsplit("/", 1)[-1]
+    try:
+        item = builder.projected(item_model, projection) if projection else builder.shallow(item_model)
+    except KeyError as exc:
+        raise CatalogError(f"{op.key}: projection of {item_model} names a field it lacks: {exc}") from None
     return {
         "type": "object",
         "properties": {
-            "items": {"type": "array", "items": builder.shallow(item_model)},
+            "items": {"type": "array", "items": item},
             "summary": {"type": "object"},
             "continuation": {"type": "string"},
         },
@@ -283,6 +301,7 @@ def build_catalog(spec_path: Path, texts_path: Path = TEXTS_PATH) -> dict[str, A
     """Build the whole catalog in memory: {"index": ..., "tools": {name: def}, "models": ...}."""
     spec = Spec(spec_path)
     op_texts, arg_texts, field_texts = load_texts(texts_path)
+    projections = load_projections(texts_path)
     builder = SchemaBuilder(spec, field_texts)
     tools: dict[str, dict[str, Any]] = {}
     referenced: set[str] = set()
@@ -297,7 +316,7 @@ def build_catalog(spec_path: Path, texts_path: Path = TEXTS_PATH) -> dict[str, A
             raise CatalogError(f"{op.key}: unknown guard {text.guard!r}")
         if text.name in tools:
             raise CatalogError(f"{op.key}: tool name {text.name!r} used twice")
-        tool, models = build_tool(op, text, builder, arg_texts)
+        tool, models = build_tool(op, text, builder, arg_texts, projections)
         tools[text.name] = tool
         referenced |= models
     tools = dict(sorted(tools.items()))

@@ -164,6 +164,35 @@ class SchemaBuilder:
             props[name] = {"type": kind or "object"}
         return {"type": "object", "properties": props}
 
+    def projected(self, model: str, paths: list[str]) -> dict[str, Any]:
+        """The schema of `paths` (`a/b/c`) of `model`: each level typed, objects listing only the
+        projected fields (and still open, as `select` may return others). KeyError names a path
+        segment the model lacks."""
+        root: dict[str, Any] = {"type": "object", "properties": {}}
+        for path in paths:
+            node, target = root, self.spec.definition(model)[1]
+            segments = path.split("/")
+            for depth, segment in enumerate(segments):
+                spec_prop = target.get("properties", {}).get(segment)
+                if spec_prop is None:
+                    raise KeyError(f"{path} ({segment})")
+                kind, target = self._resolved(spec_prop)
+                holder = node["items"] if node["type"] == "array" else node
+                child = holder.setdefault("properties", {}).setdefault(segment, {"type": kind})
+                if depth < len(segments) - 1 and kind == "array":
+                    child.setdefault("items", {"type": "object"})
+                node = child
+        return root
+
+    def _resolved(self, prop: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """(JSON type, the schema whose properties a deeper path segment looks in) of a spec property."""
+        if "$ref" in prop:
+            _, target = self.spec.definition(prop["$ref"])
+            return target.get("type", "object"), target
+        if prop.get("type") == "array" and "$ref" in prop.get("items", {}):
+            return "array", self.spec.definition(prop["items"]["$ref"])[1]
+        return prop.get("type", "object"), prop
+
 
 # -- compaction ---------------------------------------------------------------------------
 
