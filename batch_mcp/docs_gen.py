@@ -1,4 +1,4 @@
-"""README tables generated from the code: settings (from `Settings` and the CLI parser) and the
+"""README tables generated from the code: settings (from `Settings` and its flags) and the
 default tool set (from the catalog and the selection). A test fails when the README is stale.
 
     python -m batch_mcp.docs_gen            # rewrite the marked sections of README.md
@@ -17,13 +17,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _flags() -> dict[str, str]:
-    from batch_mcp.cli import build_parser
+    from batch_mcp.flags import setting_flags
 
-    out: dict[str, str] = {}
-    for action in build_parser()._actions:
-        if action.option_strings and action.dest not in ("help",):
-            out[action.dest] = action.option_strings[0]
-    return out
+    return {spec.name: spec.flag for spec in setting_flags()}
 
 
 def settings_table() -> str:

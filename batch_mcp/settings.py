@@ -4,6 +4,10 @@ Environment variables are `BATCH_MCP_<NAME>`, plus the Azure CLI's names for the
 (`AZURE_BATCH_ENDPOINT`, `AZURE_BATCH_ACCOUNT`, `AZURE_BATCH_ACCESS_KEY`). Command-line flags win
 over the environment. `--no-confirm` is deliberately not a setting: lifting confirmation must be a
 visible flag on the command line of an unattended job, never an inherited environment variable.
+
+Every field is also a command-line flag (`--field-name`, see `batch_mcp/cli.py`) of the commands
+that run the server's engine: `serve`, `call` and `doctor`. A field narrows or widens that with
+`json_schema_extra=used_by(...)`, or stays off the command line with `json_schema_extra=NO_FLAG`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,17 @@ def _csv(value: object) -> object:
 
 CsvList = Annotated[list[str], NoDecode]  # "a,b,c" in the environment
 
+ENGINE_COMMANDS = ("serve", "call", "doctor")  # the commands a field's flag belongs to unless it says otherwise
+NO_FLAG = {"flag": False}  # a secret: from the environment only, never on a command line others can read
+
+
+def used_by(*commands: str) -> dict[str, list[str]]:
+    """The commands whose flags include this field (`doctor` always does: it checks every setting)."""
+    return {"commands": sorted({*commands, "doctor"})}
+
+
+SERVE_ONLY = used_by("serve")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BATCH_MCP_", extra="ignore", populate_by_name=True)
@@ -40,18 +55,19 @@ class Settings(BaseSettings):
     # -- the Batch account -------------------------------------------------------------------
     endpoint: str | None = Field(
         None,
-        validation_alias=AliasChoices("endpoint", "AZURE_BATCH_ENDPOINT", "BATCH_MCP_ENDPOINT"),
+        validation_alias=AliasChoices("AZURE_BATCH_ENDPOINT", "BATCH_MCP_ENDPOINT"),
         description="Batch account URL, e.g. https://acct.westeurope.batch.azure.com; unset: the local emulator",
     )
     account: str | None = Field(
         None,
-        validation_alias=AliasChoices("account", "AZURE_BATCH_ACCOUNT", "BATCH_MCP_ACCOUNT"),
+        validation_alias=AliasChoices("AZURE_BATCH_ACCOUNT", "BATCH_MCP_ACCOUNT"),
         description="Batch account name, needed for Shared Key",
     )
     access_key: SecretStr | None = Field(
         None,
-        validation_alias=AliasChoices("access_key", "AZURE_BATCH_ACCESS_KEY", "BATCH_MCP_ACCESS_KEY"),
+        validation_alias=AliasChoices("AZURE_BATCH_ACCESS_KEY", "BATCH_MCP_ACCESS_KEY"),
         description="Shared Key (environment only); without it an Azure endpoint uses Microsoft Entra ID",
+        json_schema_extra=NO_FLAG,
     )
     auth: Literal["auto", "shared_key", "entra", "none"] = Field(
         "auto", description="auto: Shared Key when a key is set, else Entra ID for Azure, none for local"
@@ -59,15 +75,31 @@ class Settings(BaseSettings):
     credential: Literal["default", "cli", "managed_identity", "environment", "workload_identity"] = Field(
         "default", description="which Entra ID credential (default: azure-identity's DefaultAzureCredential chain)"
     )
-    api_version: str = Field(DEFAULT_API_VERSION, description="Batch API version whose catalog is served")
+    api_version: str = Field(
+        DEFAULT_API_VERSION,
+        description="Batch API version whose catalog is served",
+        json_schema_extra=used_by("serve", "call", "tools"),
+    )
 
     # -- which tools --------------------------------------------------------------------------
     toolsets: CsvList = Field(
-        default_factory=lambda: ["default"], description="tools/list contents: default, all, or toolset names"
+        default_factory=lambda: ["default"],
+        description="tools/list contents: default, all, or toolset names",
+        json_schema_extra=used_by("serve", "call", "tools"),
     )
-    tools: CsvList = Field(default_factory=list, description="allow-list of tool names (toolsets are then ignored)")
-    exclude_tools: CsvList = Field(default_factory=list, description="tool names to disable")
-    read_only: bool = Field(False, description="only tools that change nothing; wins over everything")
+    tools: CsvList = Field(
+        default_factory=list,
+        description="allow-list of tool names (toolsets are then ignored)",
+        json_schema_extra=used_by("serve", "call", "tools"),
+    )
+    exclude_tools: CsvList = Field(
+        default_factory=list, description="tool names to disable", json_schema_extra=used_by("serve", "call", "tools")
+    )
+    read_only: bool = Field(
+        False,
+        description="only tools that change nothing; wins over everything",
+        json_schema_extra=used_by("serve", "call", "tools"),
+    )
 
     # -- guardrails -----------------------------------------------------------------------------
     max_nodes: int | None = Field(None, ge=0, description="refuse any pool size above this")
@@ -79,18 +111,32 @@ class Settings(BaseSettings):
 
     # -- resources and events ---------------------------------------------------------------------
     resource_window: int = Field(
-        256 * 1024, ge=1024, le=16 * 1024 * 1024, description="bytes a file resource read returns at most"
+        256 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="bytes a file resource read returns at most",
+        json_schema_extra=SERVE_ONLY,
     )
-    max_watchers: int = Field(100, ge=1, description="resources watched for subscribers at once, across clients")
-    watch_max_interval: float = Field(20.0, ge=1.0, description="seconds between checks of an unchanging resource")
+    max_watchers: int = Field(
+        100, ge=1, description="resources watched for subscribers at once, across clients", json_schema_extra=SERVE_ONLY
+    )
+    watch_max_interval: float = Field(
+        20.0, ge=1.0, description="seconds between checks of an unchanging resource", json_schema_extra=SERVE_ONLY
+    )
 
     # -- transport ------------------------------------------------------------------------------
-    transport: Literal["stdio", "http"] = Field("stdio", description="stdio, or Streamable HTTP at /mcp")
-    host: str = Field("127.0.0.1", description="HTTP bind address")
-    port: int = Field(8000, ge=0, le=65535, description="HTTP port")
-    token: SecretStr | None = Field(None, description="HTTP bearer token; generated on loopback when unset")
+    transport: Literal["stdio", "http"] = Field(
+        "stdio", description="stdio, or Streamable HTTP at /mcp", json_schema_extra=SERVE_ONLY
+    )
+    host: str = Field("127.0.0.1", description="HTTP bind address", json_schema_extra=SERVE_ONLY)
+    port: int = Field(8000, ge=0, le=65535, description="HTTP port", json_schema_extra=SERVE_ONLY)
+    token: SecretStr | None = Field(
+        None, description="HTTP bearer token; generated on loopback when unset", json_schema_extra=SERVE_ONLY
+    )
     allowed_hosts: CsvList = Field(
-        default_factory=list, description="Host names clients use, required on a non-loopback bind"
+        default_factory=list,
+        description="Host names clients use, required on a non-loopback bind",
+        json_schema_extra=SERVE_ONLY,
     )
 
     # -- embedded emulator -----------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     catalog = subparsers.add_parser("catalog", help="build or check the tool catalog")
-    actions = catalog.add_subparsers(dest="catalog_command", required=True)
+    actions = catalog.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
     build = actions.add_parser("build", help="generate tool_schemas/<api-version>/ from a BatchService.json")
     build.add_argument("--spec", required=True, type=Path, help="path to a Swagger 2.0 BatchService.json")
     build.add_argument("--out", type=Path, default=None, help="output root (default: the catalog in use)")

@@ -25,6 +25,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from batch_mcp import __version__
 from batch_mcp.catalog import Catalog
 from batch_mcp.catalog.listing import tool_listing
+from batch_mcp.server.confirmations import ConfirmState, InMemoryUsedStates, UsedStates
 from batch_mcp.server.resources import resource_handlers
 from batch_mcp.server.runtime import BackendUnavailable, Runtime
 from batch_mcp.server.selection import Selection
@@ -34,14 +35,13 @@ from batch_mcp.settings import Settings
 
 if TYPE_CHECKING:  # the backend, engine and client load in the lifespan, after tools/list can answer
     from batch_mcp.server.backend import ClientOpener
-    from batch_mcp.server.engine import Answer
+    from batch_mcp.server.server_tools import Answer
 
 logger = logging.getLogger(__name__)
 
 NAME = "batch-mcp"
 CONFIRM_KEY = "confirm"
-CONFIRM_STATE = "batch-mcp/confirm/v1"  # sealed and bound to the exact call by RequestStateBoundary
-CONFIRM_TTL_SECONDS = 300.0
+CONFIRM_TTL_SECONDS = 300.0  # the request state is sealed and bound to the exact call by RequestStateBoundary
 CONFIRM_SCHEMA = {
     "type": "object",
     "properties": {"confirm": {"type": "boolean", "title": "Go ahead", "description": "Yes, do it"}},
@@ -73,13 +73,34 @@ def _can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
     return ctx.session.check_client_capability(capability)
 
 
-def _asker(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Callable[[str], Any]:
+def _claim_state(params: types.CallToolRequestParams, used: UsedStates) -> bool:
+    """Whether this call carries one of our confirmation states, presented for the first time.
+
+    A state that is ours but was presented before is refused outright, as the SDK refuses an
+    expired one: it answered its question already."""
+    if params.request_state is None:
+        return False
+    state = ConfirmState.parse(params.request_state)
+    if state is None or not used.claim(state.state_id, state.expires_at):
+        logger.warning("requestState refused on tools/call %s: already used or not ours", params.name)
+        raise MCPError(
+            code=types.INVALID_PARAMS,
+            message="Invalid or expired requestState",
+            data={"reason": "invalid_request_state"},
+        )
+    return True
+
+
+def _asker(
+    ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams, *, answered: bool
+) -> Callable[[str], Any]:
+    """`answered`: the call carries a fresh confirmation state of ours (see `_claim_state`)."""
     modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
 
     async def ask(question: str) -> Answer:
         if modern:
             response = (params.input_responses or {}).get(CONFIRM_KEY)
-            if isinstance(response, types.ElicitResult) and params.request_state == CONFIRM_STATE:
+            if isinstance(response, types.ElicitResult) and answered:
                 return _answer(response)
             if not _can_elicit(ctx):
                 return "cannot"
@@ -114,15 +135,18 @@ def build_server(
     no_confirm: bool = False,
     runtime_ref: RuntimeRef | None = None,
     opener: ClientOpener | None = None,
+    used_states: UsedStates | None = None,
 ) -> Server[Runtime]:
     """An MCP server for one catalog and tool selection; the backend opens in its lifespan
-    (through `opener`, which tests replace to watch what reaches the wire)."""
+    (through `opener`, which tests replace to watch what reaches the wire). `used_states` records
+    the confirmation states already presented (one process's memory by default)."""
     tools = {**catalog.tools, **server_tools}
     listing = types.ListToolsResult(
         tools=[types.Tool.model_validate(tool_listing(tools[name])) for name in selection.listed]
     )
     schemas = {name: tools[name].input_schema for name in selection.listed}
     ref = runtime_ref or RuntimeRef()
+    used = used_states if used_states is not None else InMemoryUsedStates()
 
     @asynccontextmanager
     async def lifespan(_: Server[Runtime]) -> AsyncIterator[Runtime]:
@@ -149,15 +173,17 @@ def build_server(
     async def call_tool(
         ctx: ServerRequestContext[Runtime, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        from batch_mcp.server.engine import CallContext, UnknownTool
+        from batch_mcp.server.engine import UnknownTool
+        from batch_mcp.server.server_tools import CallContext
 
+        answered = _claim_state(params, used)
         try:
             live = await ctx.lifespan_context.ready()
         except BackendUnavailable as exc:
             return types.CallToolResult(content=[types.TextContent(text=str(exc))], is_error=True)
         call_ctx = CallContext(
             engine=live.engine,
-            asker=_asker(ctx, params),
+            asker=_asker(ctx, params, answered=answered),
             principal=_principal(),
             progress=ctx.session.report_progress,
         )
@@ -169,7 +195,8 @@ def build_server(
             request = types.ElicitRequest(
                 params=types.ElicitRequestFormParams(message=ask.question, requested_schema=CONFIRM_SCHEMA)
             )
-            return types.InputRequiredResult(input_requests={CONFIRM_KEY: request}, request_state=CONFIRM_STATE)
+            state = ConfirmState.new(CONFIRM_TTL_SECONDS).encode()
+            return types.InputRequiredResult(input_requests={CONFIRM_KEY: request}, request_state=state)
 
     server: Server[Runtime] = Server(
         NAME,

@@ -16,7 +16,6 @@ from batch_mcp.server.engine import Engine
 from batch_mcp.server.events import Events, EventsConfig
 from batch_mcp.server.guardrails import Guardrails
 from batch_mcp.server.impact import Lookups
-from batch_mcp.server.runtime import Live
 from batch_mcp.server.selection import Selection
 from batch_mcp.server.server_tools import ServerTool
 from batch_mcp.server.watchers import Backoff
@@ -63,6 +62,15 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
 
 
 ClientOpener = Callable[[Settings, Catalog], AbstractAsyncContextManager[Backend]]
+
+
+@dataclass
+class Live:
+    """A connected backend with the engine and event watchers over it."""
+
+    engine: Engine
+    backend: Backend
+    events: Events
 
 
 @asynccontextmanager

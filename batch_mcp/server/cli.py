@@ -1,4 +1,5 @@
-"""`batch-mcp` (serve), `batch-mcp tools` and `batch-mcp call`.
+"""`batch-mcp` (serve), `batch-mcp tools` and `batch-mcp call`: the handlers and their own arguments.
+The settings flags they share come from `Settings` (see `batch_mcp/cli.py`), parsed into `args.settings`.
 
 Serving keeps stdout for JSON-RPC: everything human goes to stderr, starting with a one-screen
 banner. `call` runs one tool through the same validation, guardrails and audit as an MCP client,
@@ -12,69 +13,21 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("Batch account and tools (flags override BATCH_MCP_* / AZURE_BATCH_*)")
-    group.add_argument("--endpoint", help="Batch account URL (AZURE_BATCH_ENDPOINT); unset: local emulator")
-    group.add_argument("--account", help="account name for Shared Key (AZURE_BATCH_ACCOUNT)")
-    group.add_argument("--auth", choices=["auto", "shared_key", "entra", "none"])
-    group.add_argument(
-        "--credential",
-        choices=["default", "cli", "managed_identity", "environment", "workload_identity"],
-        help="Entra ID credential to use",
-    )
-    group.add_argument("--api-version", help="catalog to serve (default 2024-02-01.19.0)")
-    group.add_argument(
-        "--toolsets",
-        help="comma-separated: default, all, pools, nodes, jobs, job_schedules, tasks, "
-        "files, certificates, applications, account, meta, workflows",
-    )
-    group.add_argument("--tools", help="comma-separated allow-list of tool names (ignores --toolsets)")
-    group.add_argument("--exclude-tools", help="comma-separated tool names to disable")
-    group.add_argument("--read-only", action="store_true", default=None, help="only tools that change nothing")
-    group.add_argument("--max-nodes", type=int, help="refuse any pool size above this")
-    group.add_argument("--audit-log", type=Path, help="JSON-lines audit log of calls that can change things")
-    group.add_argument("--page-size", type=int, help="list items per reply by default (25)")
-    group.add_argument("--resource-window", type=int, help="bytes a file resource read returns at most")
-    group.add_argument("--max-watchers", type=int, help="resources watched for subscribers at once")
-    group.add_argument("--watch-max-interval", type=float, help="seconds between checks of an unchanging resource")
-    group.add_argument("--emulator-data-dir", type=Path, help="state of the embedded emulator")
-    group.add_argument("--emulator-transition-delay", type=float, help="seconds per emulated state change")
-    parser.add_argument(
-        "--no-confirm",
-        action="store_true",
-        help="DANGER: run destructive and scale-down calls without asking the user (automation)",
-    )
-
-
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("transport")
-    group.add_argument("--transport", choices=["stdio", "http"])
-    group.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
-    group.add_argument("--port", type=int, help="HTTP port (default 8000)")
-    group.add_argument("--token", help="HTTP bearer token (BATCH_MCP_TOKEN); generated on loopback if unset")
-    group.add_argument("--allowed-hosts", help="comma-separated Host names clients use on a non-loopback bind")
-
-
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    tools = subparsers.add_parser("tools", help="print the tools this configuration serves")
-    add_common_arguments(tools)
-    tools.add_argument("--all", action="store_true", help="also list enabled tools outside tools/list")
-    tools.set_defaults(handler=run_tools)
-    call = subparsers.add_parser("call", help="run one tool from the shell, with the server's checks")
-    call.add_argument("tool")
-    call.add_argument("--args", default="{}", help="tool arguments as a JSON object")
-    add_common_arguments(call)
-    call.set_defaults(handler=run_call)
-
-
-def settings_from(args: argparse.Namespace):
+if TYPE_CHECKING:
     from batch_mcp.settings import Settings
 
-    given = {name: getattr(args, name) for name in Settings.model_fields if getattr(args, name, None) is not None}
-    return Settings(**given)
+
+def add_tools_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--all", action="store_true", help="also list enabled tools outside tools/list")
+    parser.set_defaults(handler=run_tools)
+
+
+def add_call_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("tool", help="tool name (see batch-mcp tools --all)")
+    parser.add_argument("--args", default="{}", help="tool arguments as a JSON object")
+    parser.set_defaults(handler=run_call)
 
 
 def _configure_logging() -> None:
@@ -101,7 +54,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from batch_mcp.server.transports import TransportConfigError, http_app, plan_http, serve_http, serve_stdio
 
     _configure_logging()
-    settings = settings_from(args)
+    settings: Settings = args.settings
     try:
         parts = assemble(settings)
     except (SelectionError, LookupError) as exc:
@@ -139,7 +92,7 @@ def run_tools(args: argparse.Namespace) -> int:
     from batch_mcp.catalog.listing import minified, tool_listing
     from batch_mcp.server import assemble
 
-    parts = assemble(settings_from(args))
+    parts = assemble(args.settings)
     tools = {**parts.catalog.tools, **parts.server_tools}
     names = [n for n in tools if n in parts.selection.enabled] if args.all else list(parts.selection.listed)
     print(f"{'tool':<46} {'toolset':<13} {'guard':<11} {'listed':<6} {'bytes':>6}")
@@ -195,9 +148,10 @@ def run_call(args: argparse.Namespace) -> int:
 async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
     from batch_mcp.server import assemble
     from batch_mcp.server.backend import open_backend
-    from batch_mcp.server.engine import CallContext, UnknownTool
+    from batch_mcp.server.engine import UnknownTool
+    from batch_mcp.server.server_tools import CallContext
 
-    parts = assemble(settings_from(args))
+    parts = assemble(args.settings)
     async with open_backend(
         parts.settings, parts.catalog, parts.selection, parts.server_tools, no_confirm=args.no_confirm
     ) as live:

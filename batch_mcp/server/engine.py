@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 
@@ -26,7 +25,7 @@ from batch_mcp.server import lean, render
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.errors import batch_error_text
 from batch_mcp.server.guardrails import CANNOT_ASK, Confirm, DryRun, Guardrails, Refuse
-from batch_mcp.server.server_tools import ServerTool
+from batch_mcp.server.server_tools import AnyTool, CallContext, ServerTool
 from batch_mcp.server.summary import summarize
 
 if TYPE_CHECKING:
@@ -35,33 +34,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-AnyTool = ToolDef | ServerTool
-Answer = Literal["accept", "decline", "cannot"]
 FILE_WINDOW = 256 * 1024  # an RDP file or other small download read whole, up to this
-
-
-class Asker(Protocol):
-    async def __call__(self, question: str) -> Answer: ...
 
 
 class UnknownTool(LookupError):
     """No tool by that name (a protocol error, not a tool error)."""
-
-
-async def cannot_ask(question: str) -> Answer:
-    return "cannot"
-
-
-async def no_progress(progress: float, total: float | None = None, message: str | None = None) -> None:
-    return None
-
-
-@dataclass
-class CallContext:
-    engine: Engine
-    asker: Asker = cannot_ask
-    progress: Callable[[float, float | None, str | None], Awaitable[None]] = no_progress
-    principal: str | None = None
 
 
 class Engine:
