@@ -159,8 +159,9 @@ def build_tool(
     def add(arg: str, schema: dict[str, Any], binding: dict[str, str], is_required: bool) -> None:
         if arg in properties:
             raise CatalogError(f"{op.key}: argument {arg!r} would be bound twice")
-        if arg in arg_texts and "description" not in schema:
-            schema = {**schema, "description": arg_texts[arg]}
+        note = arg_texts.get(f"{text.name}.{arg}") or arg_texts.get(arg)
+        if note and "description" not in schema:
+            schema = {**schema, "description": note}
         properties[arg] = schema
         args[arg] = binding
         if is_required:

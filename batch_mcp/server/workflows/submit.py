@@ -139,14 +139,13 @@ def _failure(failure: Mapping[str, Any]) -> dict[str, Any]:
 TOOL = ServerTool(
     name="tasks_submit",
     title="Submit many tasks",
-    description="Add many tasks (each: id, commandLine, any task_add field) to a job in parallel chunks, once "
-    "each; existing ids are left alone.",
+    description="Add many tasks to a job in parallel chunks, once each; existing ids are left alone.",
     toolset="workflows",
     guard="write",
     input_schema=object_schema(
         {
             "job_id": ID,
-            "tasks": {"type": "array", "items": TASK_ITEM},
+            "tasks": {"type": "array", "items": TASK_ITEM, "description": "Each: id, commandLine, any task_add field"},
         },
         ["job_id", "tasks"],
     ),
