@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from batch_mcp.catalog import load_catalog
+from batch_mcp.catalog.listing import listed_annotations
 from batch_mcp.emulator.odata_filter import compile_filter
 from batch_mcp.server import assemble
 from batch_mcp.settings import Settings
@@ -31,6 +32,7 @@ SELF_EXPLAINING = {
     "commonEnvironmentSettings",
     "constraints",
     "displayName",
+    "dry_run",
     "enableInterNodeCommunication",
     "environmentSettings",
     "metadata",
@@ -47,6 +49,7 @@ SELF_EXPLAINING = {
     "terminateReason",
     "userAccounts",
     "userIdentity",
+    "values",
     "affinityInfo",
     "virtualMachineConfiguration",
     "vmSize",
@@ -181,3 +184,12 @@ def test_the_routers_claim_no_more_than_the_calls_they_run() -> None:
     assert tools["batch_call"].annotations["destructiveHint"] is False
     read_only = assemble(Settings(audit_log=None, read_only=True)).selection
     assert "batch_tools" in read_only.listed and "batch_call" not in read_only.enabled
+
+
+def test_the_listing_sends_every_hint_whose_value_differs_from_mcps_default_and_no_more() -> None:
+    parts = assemble(Settings(audit_log=None))
+    tools = {**parts.catalog.tools, **parts.server_tools}
+    assert listed_annotations(tools["task_get"].annotations) == {"readOnlyHint": True}
+    assert listed_annotations(tools["job_delete"].annotations) == {"readOnlyHint": False, "idempotentHint": True}
+    assert listed_annotations(tools["job_add"].annotations) == {"readOnlyHint": False, "destructiveHint": False}
+    assert listed_annotations(tools["batch_call"].annotations) == {"readOnlyHint": False, "destructiveHint": False}

@@ -66,6 +66,9 @@ ALWAYS_COLLAPSE = frozenset(
     }
 )
 
+# Fields results leave out unless `select`ed (see server/lean.py): not described in output schemas.
+RESULT_BOOKKEEPING = frozenset({"url", "eTag", "lastModified"})
+
 MODEL_MARK = "x-model"  # internal marker on inlined model objects; never written to the catalog
 
 
@@ -153,10 +156,13 @@ class SchemaBuilder:
     # -- output ---------------------------------------------------------------------------
 
     def shallow(self, model: str) -> dict[str, Any]:
-        """Top-level fields typed, nested values open."""
+        """Top-level fields typed, nested values open; bookkeeping the server leaves out of results
+        unless selected is not described (the schema stays open to it)."""
         _, target = self.spec.definition(model)
         props: dict[str, Any] = {}
         for name, prop in target.get("properties", {}).items():
+            if name in RESULT_BOOKKEEPING:
+                continue
             kind = prop.get("type")
             if "$ref" in prop:
                 _, ref = self.spec.definition(prop["$ref"])

@@ -13,9 +13,10 @@ string of the template (ids, command lines, resource files, environment settings
     {key}     each key of an object value ({"frame": 7, "scene": "a"} gives {frame} and {scene})
 
 `{{` and `}}` are literal braces. A `{word}` that names no parameter is left as it is (so a shell's
-`${HOME}` survives) and reported, so a typo shows up in the dry run. A string that is exactly one
-placeholder takes the value's own JSON type (`"requiredSlots": "{slots}"` gives a number).
-Only names and format specs are read: no attribute or index access, unlike `str.format`.
+`${HOME}` survives) and reported, so a typo shows up in the dry run. Placeholders fill strings;
+other template values are copied as they are. Only names and a small format spec (fill, align,
+sign, zero padding, a width below 100, a precision, a type) are read: no attribute or index
+access as in `str.format`, and no width that would blow a task up.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*))?\}")
-MAX_SPEC = 20  # characters of a format spec: enough for alignment, width and type
+FORMAT_SPEC = re.compile(r"^(?:[^{}]?[<>^=])?[+\- ]?0?\d{0,2}(?:\.\d{1,2})?[bdefgosxX%]?$")
 
 
 class TemplateError(ValueError):
@@ -99,11 +100,7 @@ def _fill(value: Any, names: Mapping[str, Any], unknown: set[str]) -> Any:
     return value
 
 
-def _fill_text(text: str, names: Mapping[str, Any], unknown: set[str]) -> Any:
-    whole = PLACEHOLDER.fullmatch(text)
-    if whole and whole.group(1) in names and not whole.group(2):
-        return names[whole.group(1)]  # the value itself, with its JSON type
-
+def _fill_text(text: str, names: Mapping[str, Any], unknown: set[str]) -> str:
     def one(match: re.Match[str]) -> str:
         token, name, spec = match.group(0), match.group(1), match.group(2)
         if token == "{{":
@@ -119,8 +116,8 @@ def _fill_text(text: str, names: Mapping[str, Any], unknown: set[str]) -> Any:
 
 
 def _formatted(value: Any, spec: str, name: str) -> str:
-    if len(spec) > MAX_SPEC:
-        raise TemplateError(f"{{{name}:{spec}}}: format spec too long")
+    if not FORMAT_SPEC.match(spec):
+        raise TemplateError(f"{{{name}:{spec}}}: use a format like 04d, >8 or .2f (width below 100)")
     if isinstance(value, (Mapping, list)):
         raise TemplateError(f"{{{name}}} is an object or list; name one of its keys instead")
     if value is None or isinstance(value, bool):
