@@ -15,13 +15,10 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from batch_mcp.catalog.durations import is_duration
 from batch_mcp.redaction import is_secret_field, redact_text
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-_ISO_DURATION = re.compile(
-    r"^P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
-    r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$"
-)
 MAX_ERRORS = 5
 
 _format_checker = FormatChecker(formats=())
@@ -34,7 +31,7 @@ def _is_datetime(value: object) -> bool:
 
 @_format_checker.checks("duration")
 def _is_duration(value: object) -> bool:
-    return not isinstance(value, str) or bool(_ISO_DURATION.match(value))
+    return is_duration(value)
 
 
 @_format_checker.checks("uuid", raises=ValueError)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from batch_mcp.emulator import errors, routing
@@ -103,6 +104,19 @@ async def dispatch(request: Request) -> Response:
     return response
 
 
+INFO_PATH = "/.emulator"  # not a Batch path: which process serves this emulator, and how tasks run
+
+
+async def emulator_info(request: Request) -> Response:
+    """Who serves this emulator and with which task isolation (for processes sharing a state folder)."""
+    emulator: Emulator = request.app.state.emulator
+    try:
+        verify_request(emulator.config, request)
+    except errors.BatchError as exc:
+        return error_response(exc, new_request_id(), base_url(request))
+    return JSONResponse({"pid": os.getpid(), "isolation": emulator.isolation})
+
+
 def create_app(config: EmulatorConfig | None = None, *, runner: Runner | None = None) -> Starlette:
     """A Starlette app serving the Batch REST API; its lifespan runs the emulator."""
     config = config or EmulatorConfig()
@@ -117,7 +131,8 @@ def create_app(config: EmulatorConfig | None = None, *, runner: Runner | None = 
         finally:
             await emulator.stop()
 
-    return Starlette(routes=[Route("/{path:path}", dispatch, methods=METHODS)], lifespan=lifespan)
+    routes = [Route(INFO_PATH, emulator_info, methods=["GET"]), Route("/{path:path}", dispatch, methods=METHODS)]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 __all__ = ["create_app", "entity_headers"]

@@ -3,9 +3,16 @@
 Without a key every request is accepted (like a local dev service); with one, each request must
 carry `Authorization: SharedKey <account>:<signature>` computed over the request as sent, and a
 bad or missing signature gets the service's 403 AuthenticationFailed. Nothing secret is echoed.
+
+The signed date (`ocp-date`, else `Date`) must be within 15 minutes of the emulator's clock, as
+the service requires, so a request captured once cannot be replayed later.
 """
 
 from __future__ import annotations
+
+import datetime
+import email.utils
+import time
 
 from starlette.requests import Request
 
@@ -33,4 +40,26 @@ def verify_request(config: EmulatorConfig, request: Request) -> None:
     if not sharedkey.verify(request.method, url, headers, config.account_name, [config.account_key]):
         raise errors.authentication_failed(
             "The MAC signature found in the HTTP request is not the same as any computed signature."
+        )
+    check_date(headers.get("ocp-date") or headers.get("date") or "")
+
+
+MAX_CLOCK_SKEW = 15 * 60  # seconds a signed request's date may differ from the emulator's clock
+
+
+def check_date(text: str, now: float | None = None) -> None:
+    """The signed date must be present and no more than 15 minutes off."""
+    if not text:
+        raise errors.authentication_failed("The request carries no ocp-date or Date header.")
+    try:
+        stamp = email.utils.parsedate_to_datetime(text)
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=datetime.UTC)
+        sent = stamp.timestamp()
+    except (TypeError, ValueError, OverflowError, IndexError):
+        raise errors.authentication_failed("The request date is not an RFC 1123 date.") from None
+    skew = abs((time.time() if now is None else now) - sent)
+    if skew > MAX_CLOCK_SKEW:
+        raise errors.authentication_failed(
+            "The request date is more than 15 minutes away from the service's time; sign each request anew."
         )

@@ -1,8 +1,9 @@
 """Times and durations as the Batch wire writes them.
 
 Entities carry ISO 8601 UTC timestamps (`2024-05-01T12:00:00.1234567Z`); headers carry RFC 1123
-(`Wed, 01 May 2024 12:00:00 GMT`); durations are ISO 8601 (`PT1H30M`, `P1DT2H`). The largest
-duration the service writes, meaning "unlimited", is `P10675199DT2H48M5.4775807S`.
+(`Wed, 01 May 2024 12:00:00 GMT`); durations are ISO 8601 (`PT1H30M`, `P1DT2H`, `P1M`), read by
+`batch_mcp.catalog.durations`. The largest duration the service writes, meaning "unlimited", is
+`P10675199DT2H48M5.4775807S`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 
+from batch_mcp.catalog import durations
+
 UNLIMITED = timedelta.max
 UNLIMITED_TEXT = "P10675199DT2H48M5.4775807S"
-
-_DURATION = re.compile(
-    r"^(?P<sign>-)?P(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
-)
 
 
 def utcnow() -> datetime:
@@ -64,23 +62,15 @@ def parse_rfc1123(text: str) -> datetime:
 
 
 def parse_duration(text: str) -> timedelta:
-    """ISO 8601 duration to timedelta; the service's 'unlimited' value maps to timedelta.max."""
+    """ISO 8601 duration to timedelta, by the catalog's parser (the server's argument check uses
+    the same one); the service's 'unlimited' value, and anything longer than a timedelta holds,
+    map to timedelta.max."""
     if text == UNLIMITED_TEXT:
         return UNLIMITED
-    match = _DURATION.match(text.strip())
-    if not match or text.strip() in ("P", "PT"):
-        raise ValueError(f"not an ISO 8601 duration: {text!r}")
-    parts = {k: float(v) for k, v in match.groupdict().items() if v and k != "sign"}
     try:
-        value = timedelta(
-            days=parts.get("days", 0),
-            hours=parts.get("hours", 0),
-            minutes=parts.get("minutes", 0),
-            seconds=parts.get("seconds", 0),
-        )
+        return durations.parse_duration(text.strip())
     except OverflowError:
         return UNLIMITED
-    return -value if match.group("sign") else value
 
 
 def format_duration(value: timedelta | float) -> str:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from batch_mcp.batch import BatchClient, connect
 from batch_mcp.catalog import Catalog
@@ -24,11 +25,20 @@ from batch_mcp.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+def _no_isolation() -> str | None:
+    return None
+
+
 @dataclass
 class Backend:
     endpoint: str
     kind: str  # "emulator" | "azure"
     client: BatchClient
+    # How the emulator serving this backend isolates task processes: "bwrap", "unshare" or "none"
+    # (they run on the host); None for Azure. Read it per call: when several batch-mcp processes
+    # share a state folder, the folder's owner runs the tasks, and the owner can change.
+    isolation: Callable[[], str | None] = _no_isolation
+    emulator: Any = None  # the SharedEmulator (role, owner, state folder) when kind == "emulator"
 
 
 @asynccontextmanager
@@ -36,29 +46,40 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
     """A connected client; starts the embedded emulator first when no endpoint is set."""
     async with AsyncExitStack() as stack:
         if settings.uses_emulator:
-            from batch_mcp.emulator import EmbeddedEmulator, EmulatorConfig  # imported only when used
+            from batch_mcp.emulator import EmulatorConfig  # imported only when used
+            from batch_mcp.emulator.hosting import SharedEmulator
 
             data_dir: Path | str = settings.emulator_data_dir
             config = EmulatorConfig(data_dir=":memory:" if str(data_dir) == ":memory:" else data_dir, seed_pool=True)
             if settings.emulator_transition_delay is not None:
                 config.transition_delay = settings.emulator_transition_delay
-            emulator = await stack.enter_async_context(EmbeddedEmulator(config))
-            endpoint, kind = emulator.url, "emulator"
-            client = connect(catalog, endpoint, auth_kind="none")
-        else:
-            key = settings.access_key.get_secret_value() if settings.access_key else None
-            register_secret(key)
-            endpoint, kind = str(settings.endpoint), "azure"
+            # the first batch-mcp process on the folder serves it on a private socket; others attach
+            emulator = await stack.enter_async_context(SharedEmulator(config))
+            register_secret(emulator.key)
             client = connect(
                 catalog,
-                endpoint,
-                account=settings.account,
-                key=key,
-                auth_kind=settings.auth,
-                credential=settings.credential,
+                emulator.endpoint,
+                account=emulator.account,
+                key=emulator.key,
+                auth_kind="shared_key",
+                transport=emulator.transport(),
             )
+            await stack.enter_async_context(client)
+            yield Backend(emulator.endpoint, "emulator", client, isolation=emulator.isolation, emulator=emulator)
+            return
+        key = settings.access_key.get_secret_value() if settings.access_key else None
+        register_secret(key)
+        endpoint = str(settings.endpoint)
+        client = connect(
+            catalog,
+            endpoint,
+            account=settings.account,
+            key=key,
+            auth_kind=settings.auth,
+            credential=settings.credential,
+        )
         await stack.enter_async_context(client)
-        yield Backend(endpoint=endpoint, kind=kind, client=client)
+        yield Backend(endpoint=endpoint, kind="azure", client=client)
 
 
 ClientOpener = Callable[[Settings, Catalog], AbstractAsyncContextManager[Backend]]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from batch_mcp.emulator.backend.account import AccountOps
 from batch_mcp.emulator.backend.execution import ExecutionOps
+from batch_mcp.emulator.backend.faults import FaultOps
 from batch_mcp.emulator.backend.files import FileOps
 from batch_mcp.emulator.backend.jobs import JobOps
 from batch_mcp.emulator.backend.nodes import NodeOps
@@ -21,7 +22,7 @@ from batch_mcp.emulator.store import Store
 __all__ = ["Backend"]
 
 
-class Backend(PoolOps, NodeOps, JobOps, ScheduleOps, TaskOps, FileOps, AccountOps, ExecutionOps):
+class Backend(PoolOps, NodeOps, JobOps, ScheduleOps, TaskOps, FileOps, AccountOps, ExecutionOps, FaultOps):
     """Every operation of the account, named after its operationId; see base.py for the shape."""
 
     def __init__(

@@ -74,6 +74,9 @@ class ExecutionOps(BackendBase):
             ("schedule", "deleted"): lambda: self.store.delete("schedule", "", entity.id),
         }
         self.clear_timer(entity, name)
+        faults = entity.internal.get("faults")
+        if faults and faults.pop(name, None) is not None and not faults:
+            entity.internal.pop("faults")  # it was failing before (faults.py) and works now
         if (entity.kind, name) in removals:
             self.save(entity)
             removals[(entity.kind, name)]()
@@ -85,15 +88,19 @@ class ExecutionOps(BackendBase):
         self.wakeup.set()
 
     def advance_timers(self, now: float) -> int:
-        """Fire every due timer; returns how many fired."""
+        """Fire every due timer; returns how many fired. A transition that raises is rolled back
+        and recorded on its own entity (faults.py); the others still fire."""
         fired = 0
         for entity in self.store.due(now):
             for name in self.due_timers(entity, now):
                 current = self.find(entity.kind, entity.parent, entity.id)
                 if current is None or name not in current.internal.get("timers", {}):
                     continue
-                with self.store.transaction():
-                    self.on_timer(current, name, now)
+                try:
+                    with self.store.transaction():
+                        self.on_timer(current, name, now)
+                except Exception as exc:
+                    self.timer_failed(entity.key, name, exc, now)
                 fired += 1
         return fired
 
@@ -103,7 +110,10 @@ class ExecutionOps(BackendBase):
         """Place ready tasks on free slots; returns how many runs were started."""
         for job_id in list(self.dirty_jobs):
             self.dirty_jobs.discard(job_id)
-            self.update_dependencies(job_id)
+            try:
+                self.update_dependencies(job_id)
+            except Exception as exc:  # that job's dependent tasks wait for its next change
+                self.report_fault(f"job {job_id!r} task dependencies", exc, repeat=False)
         started = 0
         budget = self.config.max_total_slots - self.running_slots()
         for pool in self.store.list("pool", states=["active"]):
@@ -131,8 +141,12 @@ class ExecutionOps(BackendBase):
                     chosen = self.choose_nodes(task, pool, free, excluded)
                     if chosen is None:
                         continue
-                    with self.store.transaction():
-                        self.assign(task, job, pool, [by_id[n] for n in chosen])
+                    try:
+                        with self.store.transaction():
+                            self.assign(task, job, pool, [by_id[n] for n in chosen])
+                    except Exception as exc:
+                        self.task_failed(job.id, task.id, None, exc)
+                        break  # the nodes held in memory may be stale now: place the rest next tick
                     slots = task.body.get("requiredSlots", 1)
                     for i, node_id in enumerate(chosen):
                         free[node_id] -= slots if i == 0 else 1
@@ -204,7 +218,7 @@ class ExecutionOps(BackendBase):
         self.set_state(task, "preparing" if needs_prep else "running", now)
         task.ready = 0
         self.save(task)
-        self.start(lambda: self.execute_task(job.id, task.id, run_id))
+        self.start(lambda: self.execute_task_guarded(job.id, task.id, run_id))
 
     # -- running a task -----------------------------------------------------------------------
 
@@ -213,6 +227,13 @@ class ExecutionOps(BackendBase):
         if task is None or task.internal.get("run", {}).get("id") != run_id:
             return None
         return task
+
+    async def execute_task_guarded(self, job_id: str, task_id: str, run_id: str) -> None:
+        """Run a task; if running it raises, the task completes with the failure and frees its slots."""
+        try:
+            await self.execute_task(job_id, task_id, run_id)
+        except Exception as exc:
+            self.task_failed(job_id, task_id, run_id, exc)
 
     async def execute_task(self, job_id: str, task_id: str, run_id: str) -> None:
         task = self.current_run(job_id, task_id, run_id)
@@ -731,7 +752,10 @@ class ExecutionOps(BackendBase):
 
     def sample_metrics(self, now: float) -> None:
         for pool in self.store.list("pool", states=["active"]):
-            self.sample_pool_metrics(pool, now, force=False)
+            try:
+                self.sample_pool_metrics(pool, now, force=False)
+            except Exception as exc:  # a missed sample only thins the pool's autoscale history
+                self.report_fault(f"pool {pool.id!r} metrics", exc, repeat=True)
 
     def metric_history(self, pool_id: str) -> dict[str, Any]:
         return self.metrics.history(pool_id)

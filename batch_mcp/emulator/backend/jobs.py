@@ -14,6 +14,7 @@ from typing import Any
 
 from batch_mcp.emulator import errors
 from batch_mcp.emulator.backend.base import BackendBase
+from batch_mcp.emulator.backend.faults import auto_pool_error
 from batch_mcp.emulator.backend.pools import check_id
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import duration_seconds, format_duration, iso
@@ -54,6 +55,9 @@ class JobOps(BackendBase):
             raise errors.invalid_property("priority", body["priority"], "Priority ranges from -1000 to 1000.")
         if body["maxParallelTasks"] == 0 or body["maxParallelTasks"] < -1:
             raise errors.invalid_property("maxParallelTasks", body["maxParallelTasks"])
+        for name in ("jobManagerTask", "jobPreparationTask", "jobReleaseTask"):
+            if (body.get(name) or {}).get("id") is not None:
+                check_id(body[name]["id"], f"{name}.id")
         return body
 
     def add_job(self, spec: dict[str, Any], *, schedule_id: str | None = None) -> Entity:
@@ -98,7 +102,13 @@ class JobOps(BackendBase):
             if "auto_pool" in job.internal:
                 spec_pool = copy.deepcopy((pool_info.get("autoPoolSpecification") or {}).get("pool") or {})
                 spec_pool["id"] = pool_id
-                self.add_pool(spec_pool, owner_job=job_id)
+                try:
+                    self.add_pool(spec_pool, owner_job=job_id)
+                except errors.BatchError as exc:
+                    # the service accepts the job, then completes it with a scheduling error
+                    self.fail_job_start(job, auto_pool_error(exc), now)
+                    self.save(job)
+                    return self.get_job(job_id)
             if manager:
                 self.add_task(job_id, self.manager_task_spec(manager), job=job, manager=True)
             self.save(job)

@@ -23,6 +23,7 @@ class ScheduleOps(BackendBase):
         if self.find("job", "", schedule_id) is not None:
             raise errors.conflict("JobWithSameIdExists", "A job with the same id exists.")
         now = self.now()
+        self.check_job_specification(spec.get("jobSpecification") or {}, now)
         body = copy.deepcopy(spec)
         body.update(
             id=schedule_id,
@@ -38,6 +39,10 @@ class ScheduleOps(BackendBase):
         self.plan_next_run(entity, now, first=True)
         self.insert(entity)
         return entity
+
+    def check_job_specification(self, spec: dict[str, Any], now: float) -> None:
+        """Refuse at request time what would make every job of the schedule fail to be created."""
+        self.job_body({**copy.deepcopy(spec), "id": "check"}, "check", now)
 
     def plan_next_run(self, schedule: Entity, now: float, *, first: bool = False) -> None:
         spec = schedule.body.get("schedule") or {}
@@ -84,6 +89,8 @@ class ScheduleOps(BackendBase):
         schedule.body["executionInfo"]["recentJob"] = {"id": job.id, "url": job.body["url"]}
         schedule.internal["last_run"] = schedule.internal.get("window_start", now)
         self.plan_next_run(schedule, now)
+        if job.body["state"] == "completed" and "nextRunTime" not in schedule.body["executionInfo"]:
+            self.complete_schedule(schedule, now)  # its only job could not start (a scheduling error)
         self.touch(schedule, now)
 
     def active_schedule_job(self, schedule: Entity) -> Entity | None:
@@ -140,6 +147,8 @@ class ScheduleOps(BackendBase):
     def patch_job_schedule(self, schedule_id: str, params: dict[str, Any], *, replace: bool = False) -> Entity:
         schedule = self.open_schedule(schedule_id)
         now = self.now()
+        if "jobSpecification" in params:
+            self.check_job_specification(params["jobSpecification"], now)
         keys = ("schedule", "jobSpecification", "metadata")
         for key in keys:
             if key in params:
