@@ -9,8 +9,10 @@ connection until it unsubscribes or closes (its leases are released with the con
 that vanishes leaks nothing).
 
 Probes are cheap: entities are read with `If-None-Match` (a 304 carries no body), files with a
-HEAD (size and last-modified). Only `batch://` URIs this server can parse are honoured; a listen
-request's other URIs are left out of its acknowledgment. All callers of one server share one
+HEAD (size and last-modified), a job's tasks with one list of the tasks that changed since the last
+check (`task_changes`), so watching a job of 10,000 tasks costs one request per check. Only
+`batch://` URIs this server can parse are honoured; a listen request's other URIs are left out of
+its acknowledgment. All callers of one server share one
 principal (the stdio user, or the holder of the HTTP bearer token), so events are not gated further.
 """
 
@@ -34,6 +36,7 @@ from mcp.shared.exceptions import MCPError
 
 from batch_mcp.batch.errors import BatchServiceError
 from batch_mcp.server.file_windows import DEFAULT_WINDOW, PROPERTIES_TOOLS
+from batch_mcp.server.task_changes import DEFAULT_STATE, TaskChanges
 from batch_mcp.server.uris import BatchUri, UriError, parse_uri
 from batch_mcp.server.watchers import Backoff, Lease, Probe, TooManyWatchers, WatcherPool
 
@@ -130,6 +133,24 @@ def file_probe(client: Any, target: BatchUri) -> Probe:
     return probe
 
 
+def job_tasks_probe(client: Any, target: BatchUri) -> Probe:
+    """One filtered list per check, whatever the job's size: the version is the latest state change
+    of a task of the watched kind (see `task_changes`); ABSENT when the job is gone."""
+    changes = TaskChanges(client, target.ids[0], target.state or DEFAULT_STATE)
+
+    async def probe() -> Any:
+        try:
+            await changes.poll()
+        except BatchServiceError as exc:
+            if exc.status == 404:
+                changes.watermark = None  # a job made again later starts a fresh watch
+                return ABSENT
+            raise
+        return changes.watermark
+
+    return probe
+
+
 def _digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -177,6 +198,8 @@ class Events:
     def probe_for(self, target: BatchUri) -> Probe:
         if target.is_file:
             return file_probe(self.client, target)
+        if target.kind == "job_tasks":
+            return job_tasks_probe(self.client, target)
         return entity_probe(self.client, target)
 
     async def acquire(self, uri: str, channel: Any) -> Lease:

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import mcp_types as types
 
-from batch_mcp.batch.errors import BatchError
+from batch_mcp.batch.errors import BatchError, BatchServiceError
 from batch_mcp.server import render
 from batch_mcp.server.impact import Lookups, Missing
 from batch_mcp.server.server_tools import ServerTool, object_schema
+from batch_mcp.server.task_changes import CHANGED_SELECT, STATE_FILTERS, TaskChanges, key_of, service_time, task_line
 from batch_mcp.server.workflows.common import ID, READ_ONLY_HINTS, Progress, nodes_by_state, nonzero, short
 from batch_mcp.server.workflows.verdict import BROKEN_NODE_STATES, WAITING_NODE_STATES
 
@@ -36,6 +37,8 @@ POOL_SELECT = (
 )
 TASK_SELECT = "id,state,executionInfo,nodeInfo"
 TASK_STEPS = ("active", "preparing", "running", "completed")
+JOB_READ_EVERY = 10  # polls between reads of a waited job's own state
+SHOWN_FAILED = 10  # failed tasks a wait names
 BROKEN = {state.lower() for state in BROKEN_NODE_STATES}  # node counts and node lists spell states differently
 SETTLING = {state.lower() for state in WAITING_NODE_STATES}
 
@@ -90,34 +93,94 @@ class PoolTarget:
 
 
 class JobTarget:
-    """Done: no task of the job is active or running (or the job itself has completed)."""
+    """Done: no task of the job is active or running (or the job itself has completed).
 
-    def __init__(self, look: Lookups, job_id: str) -> None:
+    Each poll reads the job's task counts (one request, whatever the job's size); when the failed
+    count grows, one more request lists the tasks that failed since the last look (`TaskChanges`),
+    so each failure is named in the progress messages as it happens. The job's own state is read
+    at the start, every JOB_READ_EVERY polls and before calling it done."""
+
+    def __init__(self, look: Lookups, job_id: str, *, stop_on_failure: bool = False) -> None:
         self.look, self.job_id, self.name = look, job_id, f"job {job_id}"
+        self.stop_on_failure = stop_on_failure
+        self.failures = TaskChanges(look.client, job_id, "failed")
+        self.failed: dict[str, dict[str, Any]] = {}  # failed tasks named so far, by id
+        self.known_failed: int | None = None  # the failed count at the last poll
+        self.job_state: str | None = None
+        self.polls = 0
+
+    async def _read_job(self) -> None:
+        try:
+            reply = await self.look.client.call("job_get", {"job_id": self.job_id, "select": "id,state"})
+        except BatchServiceError as exc:
+            if exc.status == 404:
+                raise Missing(str(exc)) from exc
+            raise
+        self.job_state = (reply.data or {}).get("state")
+        if self.failures.watermark is None:
+            self.failures.watermark = key_of(service_time(reply.headers))
 
     async def read(self) -> Reading:
-        job = await self.look.get("job_get", {"job_id": self.job_id, "select": "id,state"})
+        if self.polls % JOB_READ_EVERY == 0:
+            await self._read_job()
+        self.polls += 1
         counts = await self.look.task_counts(self.job_id)
+        unfinished = counts["active"] + counts["running"]
+        if unfinished == 0 and self.polls > 1:
+            await self._read_job()  # confirm the end with the job's own state
+        fresh = await self._new_failures(counts["failed"])
         total = counts["active"] + counts["running"] + counts["completed"]
-        state = {"state": job.get("state"), "tasks": counts}
+        job_state = self.job_state
+        state: dict[str, Any] = {"state": job_state, "tasks": counts}
+        if self.failed:
+            state["failedTasks"] = list(self.failed.values())[:SHOWN_FAILED]
         summary = (
             f"{counts['completed']}/{total} tasks complete ({counts['running']} running, "
-            f"{counts['succeeded']} succeeded, {counts['failed']} failed); job {job.get('state')}"
+            f"{counts['succeeded']} succeeded, {counts['failed']} failed); job {job_state}"
         )
-        job_state = job.get("state")
-        unfinished = counts["active"] + counts["running"]
+        if fresh:
+            summary += "; failed now: " + ", ".join(_failed_text(t) for t in fresh[:SHOWN_FAILED])
+        progress, whole = counts["completed"], total or None
         if job_state in ("disabling", "disabled"):
-            return Reading(True, state, summary, counts["completed"], total or None, "the job is disabled")
+            return Reading(True, state, summary, progress, whole, "the job is disabled")
+        if self.stop_on_failure and counts["failed"]:
+            named = ", ".join(_failed_text(t) for t in list(self.failed.values())[:SHOWN_FAILED])
+            return Reading(True, state, summary, progress, whole, f"{counts['failed']} task(s) failed: {named}")
         done = job_state == "completed" or unfinished == 0
         problem = None
         if not total:
             ended = " and has ended (was onAllTasksComplete set before tasks were added?)"
             problem = "the job has no tasks" + (ended if job_state == "completed" else "")
         elif counts["failed"]:
-            problem = f"{counts['failed']} of {total} task(s) failed"
+            named = ", ".join(_failed_text(t) for t in list(self.failed.values())[:SHOWN_FAILED])
+            problem = f"{counts['failed']} of {total} task(s) failed" + (f": {named}" if named else "")
         elif job_state == "completed" and unfinished:
             problem = f"the job ended with {unfinished} task(s) unfinished"
-        return Reading(done, state, summary, counts["completed"], total or None, problem)
+        return Reading(done, state, summary, progress, whole, problem)
+
+    async def _new_failures(self, failed: int) -> list[dict[str, Any]]:
+        """Name the tasks behind a grown failed count (those that failed before the wait, once)."""
+        before, self.known_failed = self.known_failed, failed
+        if not failed or (before is not None and failed <= before):
+            return []
+        if before is None:  # failures from before the wait: name a few, once
+            page = await self.look.client.list(
+                "task_list",
+                {"job_id": self.job_id, "filter": STATE_FILTERS["failed"], "select": CHANGED_SELECT},
+                max_items=SHOWN_FAILED,
+            )
+            found = page.items
+        else:
+            found = await self.failures.poll()
+        fresh = [task_line(t) for t in found if t.get("id") not in self.failed]
+        for line in fresh:
+            self.failed[str(line["id"])] = line
+        return fresh
+
+
+def _failed_text(task: Mapping[str, Any]) -> str:
+    code = task.get("exitCode")
+    return f"{task.get('id')} (exit {code})" if code is not None else f"{task.get('id')} ({task.get('failure')})"
 
 
 class TaskTarget:
@@ -179,7 +242,9 @@ def choose_target(look: Lookups, args: Mapping[str, Any]) -> Target | None:
     if pool_id and not (job_id or task_id):
         return PoolTarget(look, pool_id)
     if job_id and not pool_id:
-        return TaskTarget(look, job_id, task_id) if task_id else JobTarget(look, job_id)
+        if task_id:
+            return TaskTarget(look, job_id, task_id)
+        return JobTarget(look, job_id, stop_on_failure=bool(args.get("stop_on_failure")))
     return None
 
 
@@ -269,6 +334,7 @@ TOOL = ServerTool(
             "job_id": ID,
             "task_id": ID,
             "timeout": {"type": "integer", "description": "Seconds (180, max 900)"},
+            "stop_on_failure": {"type": "boolean", "description": "With job_id: return at the first failed task"},
         }
     ),
     annotations=READ_ONLY_HINTS,
