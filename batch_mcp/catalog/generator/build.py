@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch_mcp.catalog.generator.schemas import SchemaBuilder, compact, strip_marks
+from batch_mcp.catalog.generator.schemas import INT64, SchemaBuilder, compact, strip_marks
 from batch_mcp.catalog.generator.spec import Operation, Parameter, Spec
 
 TEXTS_PATH = Path(__file__).resolve().parent.parent / "texts.toml"
@@ -127,7 +127,7 @@ def _result_kind(op: Operation) -> tuple[str, list[int]]:
 FILE_PROPERTIES_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "contentLength": {"type": "integer"},
+        "contentLength": INT64,
         "contentType": {"type": "string"},
         "creationTime": {"type": "string"},
         "lastModified": {"type": "string"},
@@ -324,6 +324,7 @@ def build_catalog(spec_path: Path, texts_path: Path = TEXTS_PATH) -> dict[str, A
     index = {
         "apiVersion": spec.api_version,
         "specSha256": spec.sha256,
+        "int64Fields": builder.int64_fields(),
         "tools": [{"name": t["name"], "toolset": t["toolset"], "guard": t["guard"]} for t in tools.values()],
     }
     return {"index": index, "tools": tools, "models": {"$defs": builder.model_definitions(referenced)}}

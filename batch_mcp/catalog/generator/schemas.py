@@ -66,6 +66,11 @@ ALWAYS_COLLAPSE = frozenset(
     }
 )
 
+# A 64-bit integer in a result: the service sends some as JSON strings of digits (its JSON writer keeps
+# them exact), others as numbers, so output schemas accept both; the client turns the strings into
+# numbers (Catalog.int64_fields), so what a caller receives is a number.
+INT64: dict[str, Any] = {"type": ["integer", "string"], "pattern": "^-?[0-9]+$"}
+
 # Fields results leave out unless `select`ed (see server/lean.py): not described in output schemas.
 RESULT_BOOKKEEPING = frozenset({"url", "eTag", "lastModified"})
 
@@ -163,6 +168,9 @@ class SchemaBuilder:
         for name, prop in target.get("properties", {}).items():
             if name in RESULT_BOOKKEEPING:
                 continue
+            if prop.get("format") == "int64":
+                props[name] = dict(INT64)
+                continue
             kind = prop.get("type")
             if "$ref" in prop:
                 _, ref = self.spec.definition(prop["$ref"])
@@ -184,11 +192,25 @@ class SchemaBuilder:
                     raise KeyError(f"{path} ({segment})")
                 kind, target = self._resolved(spec_prop)
                 holder = node["items"] if node["type"] == "array" else node
-                child = holder.setdefault("properties", {}).setdefault(segment, {"type": kind})
+                leaf = dict(INT64) if spec_prop.get("format") == "int64" else {"type": kind}
+                child = holder.setdefault("properties", {}).setdefault(segment, leaf)
                 if depth < len(segments) - 1 and kind == "array":
                     child.setdefault("items", {"type": "object"})
                 node = child
         return root
+
+    def int64_fields(self) -> list[str]:
+        """Names of every int64 property of the spec's models. Results are converted by name, so the
+        build fails if a name is also used for something else."""
+        int64: set[str] = set()
+        other: set[str] = set()
+        for definition in self.spec.definitions.values():
+            for name, prop in (definition.get("properties") or {}).items():
+                (int64 if prop.get("format") == "int64" else other).add(name)
+        clash = int64 & other
+        if clash:
+            raise ValueError(f"int64 fields that are not int64 elsewhere: {sorted(clash)}")
+        return sorted(int64)
 
     def _resolved(self, prop: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """(JSON type, the schema whose properties a deeper path segment looks in) of a spec property."""
