@@ -22,22 +22,23 @@ from batch_mcp.emulator.config import EmulatorConfig
 
 
 def verify_request(config: EmulatorConfig, request: Request) -> None:
-    if not config.verifies_shared_key:
+    keys = config.keys
+    if not keys:
         return
-    assert config.account_name and config.account_key
     headers = dict(request.headers.items())
     given = headers.get("authorization", "")
     if not given:
         raise errors.authentication_failed("The request carries no Authorization header.")
     if not given.startswith("SharedKey "):
         raise errors.authentication_failed("The emulator accepts Shared Key authorization only.")
-    if not given.startswith(f"SharedKey {config.account_name}:"):
+    account = given[len("SharedKey ") :].split(":", 1)[0]
+    if account not in keys:
         raise errors.authentication_failed("The account name in the Authorization header is not this account's.")
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     url = raw_path.decode("latin-1")
     if request.url.query:
         url += "?" + request.url.query
-    if not sharedkey.verify(request.method, url, headers, config.account_name, [config.account_key]):
+    if not sharedkey.verify(request.method, url, headers, account, [keys[account]]):
         raise errors.authentication_failed(
             "The MAC signature found in the HTTP request is not the same as any computed signature."
         )

@@ -45,6 +45,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from batch_mcp import sharedkey
 from batch_mcp.emulator.app import INFO_PATH
+from batch_mcp.emulator.config import LOCAL_ACCOUNT_NAME as ACCOUNT_NAME
 from batch_mcp.emulator.config import EmulatorConfig
 from batch_mcp.emulator.runner import Runner
 
@@ -53,7 +54,6 @@ log = logging.getLogger("batch_mcp.emulator")
 LOCK_NAME = "emulator.lock"
 SOCKET_NAME = "emulator.sock"
 KEY_NAME = "emulator.key"
-ACCOUNT_NAME = "local"  # the account name every signature of a shared folder carries
 # What clients put in the Host header and what the emulator writes into URLs it returns. The
 # `.localhost` name says "this machine" without being a port anything listens on: the emulator is
 # reachable only through the socket.
@@ -347,7 +347,7 @@ class SharedEmulator:
         from batch_mcp.emulator.embedded import EmbeddedEmulator
 
         assert self.folder is not None
-        config = dataclasses.replace(self.config, account_name=ACCOUNT_NAME, account_key=self.key)
+        config = dataclasses.replace(self.config, local_key=self.key, allowed_hosts=self.config.allowed_hosts or [])
         sock = self.folder.bind_socket()
         try:
             async with EmbeddedEmulator(config, sock=sock, runner=self.runner) as server:

@@ -2,7 +2,8 @@
 
 One line per non-read call: time, tool, arguments with secrets masked, outcome (ok, error,
 invalid, refused, declined, dry_run), Batch request-id, the reply's headers of a create or action
-(eTag, new entity URL), and the HTTP principal when there is one.
+(eTag, new entity URL), and the HTTP principal when there is one (with Entra ID sign-in, the
+user's object id, tenant and name).
 A long list argument (thousands of tasks) is kept as its length and a SHA-256 of its canonical
 JSON, which identifies exactly what was sent without copying megabytes into the log (a hash
 reveals nothing of the secrets it covers, so it is taken before masking).
@@ -50,6 +51,7 @@ class AuditLog:
         outcome: str,
         request_id: str | None = None,
         principal: str | None = None,
+        user: Mapping[str, Any] | None = None,
         detail: str | None = None,
         response: Mapping[str, Any] | None = None,
     ) -> None:
@@ -65,6 +67,8 @@ class AuditLog:
             entry["requestId"] = request_id
         if principal:
             entry["principal"] = principal
+        if user:  # with Entra ID sign-in: who, by object id and name
+            entry["user"] = dict(user)
         if detail:
             entry["detail"] = redact(detail[:500])
         if response:  # eTag, dataServiceId, ... of a create or action: left out of the tool result

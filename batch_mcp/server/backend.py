@@ -15,6 +15,7 @@ from batch_mcp.redaction import register_secret
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.engine import Engine
 from batch_mcp.server.events import Events, EventsConfig
+from batch_mcp.server.execution import ExecPolicy
 from batch_mcp.server.guardrails import Guardrails
 from batch_mcp.server.impact import Lookups
 from batch_mcp.server.selection import Selection
@@ -67,22 +68,36 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
             await stack.enter_async_context(client)
             yield Backend(emulator.endpoint, "emulator", client, isolation=emulator.isolation, emulator=emulator)
             return
-        key = settings.access_key.get_secret_value() if settings.access_key else None
-        register_secret(key)
         endpoint = str(settings.endpoint)
-        client = connect(
-            catalog,
-            endpoint,
-            account=settings.account,
-            key=key,
-            auth_kind=settings.auth,
-            credential=settings.credential,
-        )
+        if settings.http_auth == "entra" and settings.transport == "http":
+            from batch_mcp.server.entra import on_behalf_of_auth  # each call as its signed-in user
+
+            client = BatchClient(catalog, endpoint, auth=on_behalf_of_auth(settings))
+        else:
+            key = settings.access_key.get_secret_value() if settings.access_key else None
+            register_secret(key)
+            client = connect(
+                catalog,
+                endpoint,
+                account=settings.account,
+                key=key,
+                auth_kind=settings.auth,
+                credential=settings.credential,
+            )
         await stack.enter_async_context(client)
         yield Backend(endpoint=endpoint, kind="azure", client=client)
 
 
 ClientOpener = Callable[[Settings, Catalog], AbstractAsyncContextManager[Backend]]
+
+
+def _isolation(backend: Backend) -> Callable[[], str | None]:
+    """The isolation in effect for the backend's tasks, read on every call: the emulator that runs
+    them may be another process's. An emulator that cannot say has none; Azure is not ours to judge."""
+    live = getattr(backend, "isolation", None)
+    if callable(live):
+        return live
+    return (lambda: "none") if backend.kind == "emulator" else (lambda: None)
 
 
 @dataclass
@@ -112,6 +127,7 @@ async def open_backend(
             max_nodes=settings.max_nodes,
             no_confirm=no_confirm,
             read_only=settings.read_only,
+            exec_policy=ExecPolicy(settings.emulator_exec, _isolation(backend)),
         )
         engine = Engine(
             catalog=catalog,

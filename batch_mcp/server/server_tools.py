@@ -47,6 +47,7 @@ class CallContext:
     asker: Asker = cannot_ask
     progress: Callable[[float, float | None, str | None], Awaitable[None]] = no_progress
     principal: str | None = None
+    user: Mapping[str, Any] | None = None  # the signed-in Entra ID user (object id, name), for the audit log
 
 
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[types.CallToolResult]]

@@ -156,3 +156,27 @@ async def test_another_user_cannot_reach_the_socket_or_read_the_key(tmp_path: Pa
         import shutil
 
         shutil.rmtree(parent, ignore_errors=True)
+
+
+async def test_web_page_shaped_requests_are_refused_even_with_the_key(tmp_path: Path) -> None:
+    """Each browser-side rule holds on its own, on the socket too: a foreign Origin, a DNS-rebinding
+    Host and a text/plain body are refused even when correctly signed."""
+    async with embedded(tmp_path / "emu", tmp_path) as backend:
+        key = backend.emulator.key
+        attempts = {
+            "origin": signed_headers("POST", POST_JOBS, "local", key, JOB, Origin="http://evil.example"),
+            "host": signed_headers("POST", POST_JOBS, "local", key, JOB, Host="evil.example"),
+            "text/plain": signed_headers("POST", POST_JOBS, "local", key, JOB, **{"Content-Type": "text/plain"}),
+        }
+        for name, headers in attempts.items():
+            status, body = await raw(socket_of(backend), "POST", POST_JOBS, headers, JOB)
+            assert status in (400, 403, 421), (name, body)
+            assert not await job_exists(backend)
+
+
+async def test_a_deep_body_is_a_client_error_on_the_socket(tmp_path: Path) -> None:
+    deep = b"[" * 50_000 + b"]" * 50_000
+    async with embedded(tmp_path / "emu", tmp_path) as backend:
+        headers = signed_headers("POST", POST_JOBS, "local", backend.emulator.key, deep)
+        status, body = await raw(socket_of(backend), "POST", POST_JOBS, headers, deep)
+        assert status == 400, body
