@@ -17,7 +17,7 @@ The jobs:
   watch      watch a running job and tell me as soon as a task fails
   grow       grow a pool to 3 nodes safely (look, plan, resize, wait)
   cleanup    delete the jobs that have completed
-  browse     list a job's tasks, the pool's nodes, the jobs and the pools (default arguments)
+  browse     list a job's failed tasks, all its tasks, the pool's nodes, the jobs and the pools
 
 Figures vary a little between runs where a job waits on real processes (watch); the median of
 `--runs` runs is printed.
@@ -168,27 +168,23 @@ async def create_pool(agent: Agent) -> None:
 
 
 async def fan_out(agent: Agent) -> None:
-    """Render 1,000 frames (one task each), wait for them, read three outputs."""
+    """Render 1,000 frames (one task each) from a template, wait for them, read three outputs."""
     await agent("job_add", {"id": "frames", "poolInfo": {"poolId": "local"}})
-    tasks = [{"id": f"frame-{i:04d}", "commandLine": f"/bin/sh -c 'echo rendered frame {i}'"} for i in range(FANOUT)]
-    await agent("tasks_submit", {"job_id": "frames", "tasks": tasks})
+    template = {"id": "frame-{value:04d}", "commandLine": "/bin/sh -c 'echo rendered frame {value}'"}
+    await agent("tasks_submit", {"job_id": "frames", "template": template, "range": [0, FANOUT - 1]})
     await agent("wait_for", {"job_id": "frames", "timeout": 600})
     for frame in (0, 500, 999):
         await agent("task_file_get", {"job_id": "frames", "task_id": f"frame-{frame:04d}", "file_path": "stdout.txt"})
 
 
 async def watch(agent: Agent) -> None:
-    """Watch a running job; report the first failure as soon as it happens (polling the counts)."""
+    """Watch a running job; report the first failure as soon as it happens, then diagnose it."""
     await agent.setup("job_add", {"id": "sweep", "poolInfo": {"poolId": "local"}})
     tasks = [{"id": f"p{i:02d}", "commandLine": "/bin/sleep 1"} for i in range(12)]
     tasks.append({"id": "p-bad", "commandLine": "/bin/sh -c 'sleep 3; echo diverged >&2; exit 2'"})
     await agent.setup("tasks_submit", {"job_id": "sweep", "tasks": tasks})
-    while True:
-        counts = task_counts(structured(await agent("job_get_task_counts", {"job_id": "sweep"})))
-        if counts.get("failed"):
-            break
-        await anyio.sleep(1.0)
-    failed = items(await agent("task_list", {"job_id": "sweep", "filter": "executionInfo/result eq 'failure'"}))
+    stopped = structured(await agent("wait_for", {"job_id": "sweep", "stop_on_failure": True, "timeout": 120}))
+    failed = stopped.get("state", {}).get("failedTasks") or [{"id": "p-bad"}]
     await agent("task_diagnose", {"job_id": "sweep", "task_id": failed[0]["id"]})
 
 
@@ -218,13 +214,26 @@ async def cleanup(agent: Agent) -> None:
         await agent("job_delete", {"job_id": job["id"]})
 
 
+PER_ITEM: dict[str, list[int]] = {}  # list tool -> tokens of each item line a reply carried
+
+
 async def browse(agent: Agent) -> None:
-    """Look around with the list tools and their default arguments: a job of 40 tasks, a pool, the account."""
-    await finished_job(agent, "report", [f"/bin/sh -c 'echo part {i}'" for i in range(40)])
-    await agent("task_list", {"job_id": "report"})
-    await agent("node_list", {"pool_id": "local"})
-    await agent("job_list")
-    await agent("pool_list")
+    """Look around with the list tools and their default arguments: a job of 40 tasks (one failed),
+    a pool, the account."""
+    commands = [f"/bin/sh -c 'echo part {i}'" for i in range(39)] + ["/bin/sh -c 'exit 3'"]
+    await finished_job(agent, "report", commands)
+    for name, args in (
+        ("task_list", {"job_id": "report", "filter": "executionInfo/result eq 'failure'"}),
+        ("task_list", {"job_id": "report"}),
+        ("node_list", {"pool_id": "local"}),
+        ("job_list", {}),
+        ("pool_list", {}),
+    ):
+        result = await agent(name, args)
+        for item in items(result):
+            tokens = count_tokens(minified(item))
+            if tokens is not None:
+                PER_ITEM.setdefault(name, []).append(tokens)
 
 
 JOBS: dict[str, Callable[[Agent], Awaitable[None]]] = {
@@ -290,6 +299,10 @@ def main() -> int:
             f"{name:<10} {f['calls']:>5} {f['argument_bytes']:>10,} {_n(f['argument_tokens']):>10} "
             f"{f['result_bytes']:>12,} {_n(f['result_tokens']):>13}"
         )
+    if PER_ITEM:
+        print("\ntokens per list item (browse; the largest seen):")
+        for name, counts in PER_ITEM.items():
+            print(f"  {name:<10} max {max(counts)}, median {statistics.median(counts):g} over {len(counts)} items")
     return 0
 
 

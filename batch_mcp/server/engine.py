@@ -128,7 +128,8 @@ class Engine:
             )
         if decision.note:
             result.content.append(types.TextContent(text=decision.note))
-        return outcome.done("error" if result.is_error else "ok", result, request_id=request_id, response=response)
+        status = "error" if result.is_error else "dry_run" if args.get("dry_run") is True else "ok"
+        return outcome.done(status, result, request_id=request_id, response=response)
 
     # -- catalog tools ---------------------------------------------------------------------------
 

@@ -64,6 +64,8 @@ async def test_a_dry_run_counts_and_shows_the_first_tasks_and_sends_nothing(tmp_
         assert text(result).startswith("Dry run: 3 valid task(s)")
         assert "{HOME}" in text(result)  # reported as left as written
         assert await active_count(client, "bulk") == 0
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [e["outcome"] for e in audit if e["tool"] == "tasks_submit"] == ["dry_run"]
 
 
 async def test_every_expanded_task_is_checked_against_the_full_task_model(tmp_path: Path) -> None:
