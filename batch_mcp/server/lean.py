@@ -127,8 +127,8 @@ def project(value: Any, tree: Tree) -> Any:
 
 
 def left_out_note(names: Iterable[str]) -> str:
-    """One line saying what a reply left out and how to get it ("" when nothing was): fields by
-    name (a few), links, bookkeeping and defaults by kind."""
+    """One line saying what a reply left out and how to get it ("" when nothing was): the fields a
+    projection dropped by name (a few), else links, bookkeeping and defaults by kind."""
     fields: list[str] = []
     links = defaults = 0
     bookkeeping: list[str] = []
@@ -141,14 +141,14 @@ def left_out_note(names: Iterable[str]) -> str:
             defaults += 1
         else:
             fields.append(name)
-    parts = fields[:SHOWN_FIELDS]
-    if len(fields) > SHOWN_FIELDS:
-        parts.append(f"{len(fields) - SHOWN_FIELDS} more fields")
-    if links:
-        parts.append("links")
-    parts.extend(bookkeeping)
-    if defaults:
-        parts.append(f"{defaults} default value{'s' if defaults > 1 else ''}")
+    if fields:
+        parts = fields[:SHOWN_FIELDS]
+        if len(fields) > SHOWN_FIELDS:
+            parts.append(f"+{len(fields) - SHOWN_FIELDS} more")
+    else:
+        parts = (["links"] if links else []) + bookkeeping
+        if defaults:
+            parts.append(f"{defaults} default value{'s' if defaults > 1 else ''}")
     if not parts:
         return ""
-    return f"Left out: {', '.join(parts)} (select names fields to get them as Batch sends them)."
+    return f"Left out: {', '.join(parts)}; select=a,b gets any field as Batch sends it."
