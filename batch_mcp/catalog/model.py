@@ -83,6 +83,7 @@ class ToolDef:
     collapsed: Mapping[str, str] = field(default_factory=dict)
     effects: tuple[Effect, ...] = ()
     review: str | None = None
+    bounds: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # checked, never sent
     projection: tuple[str, ...] = ()  # a list's default item fields (`a/b` paths); empty: whole items
 
     @classmethod
@@ -100,6 +101,7 @@ class ToolDef:
             collapsed=data.get("collapsed", {}),
             effects=tuple(Effect.from_json(e) for e in data.get("effects", ())),
             review=data.get("review"),
+            bounds=data.get("bounds", {}),
             projection=tuple(data.get("projection", ())),
         )
 

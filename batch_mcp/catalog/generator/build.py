@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batch_mcp.catalog.bounds import ARG_BOUNDS
 from batch_mcp.catalog.generator.effects import EffectError, derived_effects, text_effects
-from batch_mcp.catalog.generator.schemas import INT64, SchemaBuilder, compact, strip_marks
+from batch_mcp.catalog.generator.schemas import INT64, SchemaBuilder, compact, strip_marks, take_bounds
 from batch_mcp.catalog.generator.spec import Operation, Parameter, Spec
 
 TEXTS_PATH = Path(__file__).resolve().parent.parent / "texts.toml"
@@ -160,9 +161,13 @@ def build_tool(
     args: dict[str, dict[str, str]] = {}
     internal_headers: list[str] = []
 
+    arg_bounds: dict[str, dict[str, Any]] = {}
+
     def add(arg: str, schema: dict[str, Any], binding: dict[str, str], is_required: bool) -> None:
         if arg in properties:
             raise CatalogError(f"{op.key}: argument {arg!r} would be bound twice")
+        if binding["in"] != "body" and arg in ARG_BOUNDS:
+            arg_bounds[f"/properties/{arg}"] = {k: v for k, v in ARG_BOUNDS[arg].items() if k not in schema}
         note = arg_texts.get(f"{text.name}.{arg}") or arg_texts.get(arg)
         if note and "description" not in schema:
             schema = {**schema, "description": note}
@@ -218,6 +223,7 @@ def build_tool(
     if required:
         input_schema["required"] = required
     collapsed = compact(input_schema, INPUT_BUDGET)
+    bounds = {**arg_bounds, **take_bounds(input_schema)}
     input_schema = strip_marks(input_schema)
 
     annotations = {
@@ -264,6 +270,8 @@ def build_tool(
         tool["projection"] = projection
     if collapsed:
         tool["collapsed"] = collapsed
+    if bounds:
+        tool["bounds"] = dict(sorted(bounds.items()))
     if effects:
         tool["effects"] = [e.to_json() for e in effects]
     if text.review:
