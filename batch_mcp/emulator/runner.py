@@ -16,12 +16,16 @@ import asyncio
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
+
+from batch_mcp.emulator.contained import Folder, Unreachable
+from batch_mcp.emulator.sandbox import Sandbox
 
 KILLED_EXIT_CODE = 137  # what Linux reports for a process ended with SIGKILL (128 + 9)
 
@@ -34,6 +38,7 @@ class RunSpec:
     env: dict[str, str]
     timeout: float | None = None  # wall-clock seconds; None = unlimited
     container: bool = False  # container settings cannot be honoured locally
+    root: Path | None = None  # the folder whose paths the run's own files may use (the nodes root); None: task_dir
 
     @property
     def wd(self) -> Path:
@@ -80,8 +85,57 @@ class Runner(Protocol):
     def kill_all(self) -> None: ...
 
 
+class FolderUnusable(Exception):
+    """The run's folder cannot be prepared inside its root (a link where a folder should be)."""
+
+
+def _own_folder(spec: RunSpec) -> tuple[Folder, list[str]]:
+    root = spec.root or spec.task_dir
+    return Folder(root, follow=False), list(spec.task_dir.relative_to(root).parts)
+
+
 def prepare_folders(spec: RunSpec) -> None:
-    spec.wd.mkdir(parents=True, exist_ok=True)
+    """The task folder and its wd/, created without following any link on the way."""
+    try:
+        folder, parts = _own_folder(spec)
+        with folder:
+            folder.make_dirs([*parts, "wd"])
+    except (Unreachable, OSError) as exc:
+        raise FolderUnusable(str(spec.task_dir)) from exc
+
+
+def open_outputs(spec: RunSpec) -> tuple[BinaryIO, BinaryIO]:
+    """New stdout.txt and stderr.txt in the task folder: a link an earlier run left in their
+    place is replaced, never written through."""
+    try:
+        folder, parts = _own_folder(spec)
+        with folder:
+            out = os.fdopen(folder.open_write([*parts, "stdout.txt"]), "wb")
+            try:
+                err = os.fdopen(folder.open_write([*parts, "stderr.txt"]), "wb")
+            except BaseException:
+                out.close()
+                raise
+    except (Unreachable, IsADirectoryError, OSError) as exc:
+        raise FolderUnusable(str(spec.task_dir)) from exc
+    return out, err
+
+
+def empty_outputs(spec: RunSpec) -> None:
+    out, err = open_outputs(spec)
+    out.close()
+    err.close()
+
+
+def unusable_folder(begin: float) -> RunResult:
+    return RunResult(
+        begin,
+        time.time(),
+        failure=failure(
+            "TaskFolderUnusable",
+            "The task's folder on the node cannot be used: something other than a folder stands in its place.",
+        ),
+    )
 
 
 def container_failure() -> dict[str, Any]:
@@ -92,29 +146,79 @@ def container_failure() -> dict[str, Any]:
     )
 
 
-class ProcessRunner:
-    """Runs command lines as local processes, one process group each."""
+def node_folder(spec: RunSpec) -> Path:
+    """The node's folder a run belongs to (`<root>/<pool>/<node>`), the one place its sandbox may write."""
+    if spec.root is None:
+        return spec.task_dir
+    parts = spec.task_dir.relative_to(spec.root).parts
+    return spec.root.joinpath(*parts[:2]) if len(parts) >= 2 else spec.task_dir
 
-    def __init__(self) -> None:
+
+def find_program(name: str, spec: RunSpec) -> Path | None:
+    """Where the program of a command line is, as the process would find it (PATH, or wd-relative)."""
+    if "/" in name:
+        path = spec.wd / name
+        return path if path.exists() else None
+    found = shutil.which(name, path=spec.env.get("PATH", ""))
+    return Path(found) if found else None
+
+
+class ProcessRunner:
+    """Runs command lines as local processes, one process group each; in a sandbox when given one."""
+
+    def __init__(self, sandbox: Sandbox | None = None) -> None:
         self._running: dict[str, asyncio.subprocess.Process] = {}
         self._killed: set[str] = set()
+        self.sandbox = sandbox
+
+    @property
+    def isolation(self) -> str:
+        return self.sandbox.kind if self.sandbox is not None else "none"
+
+    def _in_sandbox(self, argv: list[str], spec: RunSpec) -> list[str] | dict[str, Any]:
+        """The argv to start, or the failure to report when the program cannot run in the sandbox."""
+        if self.sandbox is None:
+            return argv
+        program = find_program(argv[0], spec)
+        if program is None:
+            return failure("CommandProgramNotFound", f"The program {argv[0]!r} was not found.")
+        if self.sandbox.hides(program):
+            return failure(
+                "CommandProgramNotFound",
+                f"The program {argv[0]!r} ({program}) lies in a folder the task sandbox hides (the home folder, "
+                "/tmp, /run or the emulator's state); install it system-wide or ship it with the task's files.",
+            )
+        return self.sandbox.wrap(argv, writable=node_folder(spec), cwd=spec.wd)
 
     async def run(self, spec: RunSpec, started: StartedHook | None = None) -> RunResult:
-        prepare_folders(spec)
         begin = time.time()
-        if spec.container:
-            spec.stdout.write_bytes(b"")
-            spec.stderr.write_bytes(b"")
-            return RunResult(begin, time.time(), failure=container_failure())
+        try:
+            prepare_folders(spec)
+            if spec.container:
+                empty_outputs(spec)
+                return RunResult(begin, time.time(), failure=container_failure())
+            out, err = open_outputs(spec)
+        except FolderUnusable:
+            return unusable_folder(begin)
         try:
             argv = shlex.split(spec.command_line)
         except ValueError as exc:
+            out.close()
+            err.close()
             return RunResult(
                 begin, time.time(), failure=failure("CommandLaunchFailed", f"The command line cannot be parsed: {exc}.")
             )
         if not argv:
+            out.close()
+            err.close()
             return RunResult(begin, time.time(), failure=failure("CommandLaunchFailed", "The command line is empty."))
-        with spec.stdout.open("wb") as out, spec.stderr.open("wb") as err:
+        wrapped = self._in_sandbox(argv, spec)
+        if isinstance(wrapped, dict):
+            out.close()
+            err.close()
+            return RunResult(begin, time.time(), failure=wrapped)
+        argv = wrapped
+        with out, err:
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *argv,
@@ -194,10 +298,12 @@ class InstantRunner:
     _killed: set[str] = field(default_factory=set)
 
     async def run(self, spec: RunSpec, started: StartedHook | None = None) -> RunResult:
-        prepare_folders(spec)
         begin = time.time()
-        spec.stdout.write_bytes(b"")
-        spec.stderr.write_bytes(b"")
+        try:
+            prepare_folders(spec)
+            empty_outputs(spec)
+        except FolderUnusable:
+            return unusable_folder(begin)
         if spec.container:
             return RunResult(begin, time.time(), failure=container_failure())
         if started is not None:
