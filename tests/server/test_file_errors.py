@@ -34,7 +34,9 @@ async def _job_with_a_done_task(client: mcp.Client) -> None:
 
 
 @pytest.mark.parametrize(("tool", "args", "code"), MISSING, ids=[m[2] for m in MISSING])
-async def test_file_reads_name_what_is_missing(tmp_path: Path, era: str, tool: str, args: dict[str, Any], code: str) -> None:
+async def test_file_reads_name_what_is_missing(
+    tmp_path: Path, era: str, tool: str, args: dict[str, Any], code: str
+) -> None:
     async with connect(make_settings(tmp_path), era) as client:
         await _job_with_a_done_task(client)
         result = await call(client, tool, args)
