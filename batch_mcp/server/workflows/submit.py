@@ -29,7 +29,7 @@ from batch_mcp.redaction import redact
 from batch_mcp.server import render
 from batch_mcp.server.server_tools import ServerTool, object_schema
 from batch_mcp.server.workflows.common import ID, Progress, short
-from batch_mcp.server.workflows.fanout import TemplateError, expand, line_values, range_values
+from batch_mcp.server.workflows.fanout import TemplateError, expand, line_values, placeholder_names, range_values
 
 if TYPE_CHECKING:
     from batch_mcp.batch import BatchClient
@@ -106,12 +106,25 @@ async def tasks_from(client: BatchClient, args: Mapping[str, Any]) -> tuple[list
     values: Iterable[Any]
     if sources[0] == "range":
         values = range_values(args["range"])
+        _refuse_position_for_numbers(args["template"], values)
     elif sources[0] == "values":
         values = args["values"]
     else:
         values = line_values(await read_lines_file(client, args["lines"]))
     expansion = expand(args["template"], values, limit=MAX_TASKS)
     return expansion.tasks, expansion.unknown
+
+
+def _refuse_position_for_numbers(template: Any, numbers: range) -> None:
+    """`{i}` is the 0-based position and `{value}` the range's number. A template that fills only
+    `{i}` from a range not starting at 0 would run frames 0..N-1 for a range 1..N: refused."""
+    names = placeholder_names(template)
+    if "i" in names and "value" not in names and numbers != range(len(numbers)):
+        raise SubmitError(
+            f"The template fills {{i}}, the 0-based position ({0}..{len(numbers) - 1}), and never {{value}}, "
+            f"the range's numbers ({numbers[0]}..{numbers[-1]}): write {{value}} for the numbers, "
+            f"or give range [0, {len(numbers) - 1}] if positions are meant."
+        )
 
 
 async def read_lines_file(client: BatchClient, uri: str) -> str:
