@@ -187,3 +187,24 @@ async def test_a_task_finds_its_packages_unpacked_on_the_node_and_named_in_its_e
         await api.post("/jobs/j/tasks", missing)
         failed = await api.wait("/jobs/j/tasks/m", lambda t: t["state"] == "completed")
         assert failed["executionInfo"]["failureInfo"]["code"] == "ApplicationPackageError"
+
+
+# -- $filter ---------------------------------------------------------------------------------------
+
+
+async def test_a_filter_on_a_property_the_list_cannot_filter_on_is_the_services_400() -> None:
+    async with running() as (_, api):
+        await make_pool(api, "p")
+        await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
+        await api.post("/jobs/j/tasks", {"id": "t", "commandLine": "/bin/sh -c 'exit 3'"})
+        await api.wait("/jobs/j/tasks/t", lambda t: t["state"] == "completed")
+        response = await api.get("/jobs/j/tasks", params={"$filter": "exitCode eq 3"})
+        status, code, values = refused(response)
+        assert (status, code, values["QueryParameterName"]) == (400, "InvalidQueryParameterValue", "$filter")
+        assert "executionInfo/exitCode" in values["Reason"]  # the property the caller meant
+        assert refused(await api.get("/jobs/j/tasks", params={"$filter": "State eq 'completed'"}))[0] == 400
+        found = await api.get("/jobs/j/tasks", params={"$filter": "executionInfo/exitCode eq 3"})
+        assert [t["id"] for t in found.json()["value"]] == ["t"]
+        nodes = await api.get("/pools/p/nodes", params={"$filter": "state eq 'idle' or startTaskInfo/exitCode ne 0"})
+        assert nodes.status_code == 200
+        assert refused(await api.get("/pools/p/nodes", params={"$filter": "startswith(id, 'tvm')"}))[0] == 400
