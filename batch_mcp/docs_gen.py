@@ -1,5 +1,7 @@
-"""README tables generated from the code: settings (from `Settings` and its flags) and the
-default tool set (from the catalog and the selection). A test fails when the README is stale.
+"""Doc tables generated from the code: README's settings (from `Settings` and its flags) and
+default tool set (from the catalog and the selection), and docs/guards.md's review of every tool
+that can change something (from both catalogs' guard classes and effect rules). A test fails
+when either is stale.
 
     python -m batch_mcp.docs_gen            # rewrite the marked sections of README.md
     python -m batch_mcp.docs_gen --check    # exit 1 if README.md is not current
@@ -79,14 +81,60 @@ def default_tools_table() -> str:
     return "\n".join(rows)
 
 
+def guard_review_table() -> str:
+    """Every tool that can change something, in both catalogs, with what guards each effect."""
+    from batch_mcp.catalog import load_catalog
+    from batch_mcp.catalog.effects import CONDITIONS
+
+    versions = ("2024-02-01.19.0", "2018-08-01.7.0")
+    rows: dict[str, dict[tuple[str, str, str], set[str]]] = {}
+    order: dict[str, tuple[str, str]] = {}
+    whole = {
+        "destructive": "asks, with the impact read from live state",
+        "scale": "dry_run plan; asks when running work would stop",
+    }
+    for version in versions:
+        for tool in load_catalog(version):
+            if tool.guard == "read":
+                continue
+            order[tool.name] = (tool.toolset, tool.name)
+            found = rows.setdefault(tool.name, {})
+            first = tool.review if tool.guard == "write" else tool.description
+            found.setdefault(("—", first or "", whole.get(tool.guard, "write")), set()).add(version)
+            derived: dict[str, list[str]] = {}
+            for effect in tool.effects:
+                name = effect.field.strip("/").replace("/", ".")
+                if effect.guard == "asks":
+                    when = "asks" if effect.when == "always" else f"asks when {CONDITIONS[effect.when or 'always']}"
+                    if effect.equals:
+                        name += f" = {effect.equals}"
+                    found.setdefault((f"`{name}`", effect.effect, when), set()).add(version)
+                else:
+                    derived.setdefault(effect.guard, []).append(f"`{name}`")
+            for guard, names in derived.items():
+                label = {"exec": "execution policy (local emulator)", "max_nodes": "--max-nodes"}[guard]
+                what = {"exec": "runs code", "max_nodes": "sizes a pool"}[guard]
+                found.setdefault((", ".join(names), what, label), set()).add(version)
+    lines = ["| tool | field | effect | guard |", "|---|---|---|---|"]
+    for name in sorted(rows, key=lambda n: order[n]):
+        for (field, effect, guard), seen in rows[name].items():
+            only = f" ({next(iter(seen))} only)" if len(seen) < len(versions) else ""
+            lines.append(f"| `{name}` | {field} | {effect}{only} | {guard} |")
+    return "\n".join(lines)
+
+
 SECTIONS = {"settings": settings_table, "default-tools": default_tools_table}
+DOC_SECTIONS = {
+    README: SECTIONS,
+    README.parent / "docs" / "guards.md": {"guard-review": guard_review_table},
+}
 
 
-def render(readme: str) -> str:
-    for name, make in SECTIONS.items():
+def render(readme: str, sections: dict | None = None) -> str:
+    for name, make in (SECTIONS if sections is None else sections).items():
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
         if not pattern.search(readme):
-            raise SystemExit(f"README.md has no <!-- {name}:start/end --> markers")
+            raise SystemExit(f"no <!-- {name}:start/end --> markers")
         readme = pattern.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), readme)
     return readme
 
@@ -95,15 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
-    current = README.read_text(encoding="utf-8")
-    wanted = render(current)
-    if args.check:
-        if wanted != current:
-            print("README.md is stale: run python -m batch_mcp.docs_gen", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(wanted, encoding="utf-8")
-    return 0
+    stale = False
+    for path, sections in DOC_SECTIONS.items():
+        current = path.read_text(encoding="utf-8")
+        wanted = render(current, sections)
+        if wanted == current:
+            continue
+        if args.check:
+            print(f"{path.name} is stale: run python -m batch_mcp.docs_gen", file=sys.stderr)
+            stale = True
+        else:
+            path.write_text(wanted, encoding="utf-8")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -139,6 +139,61 @@ class Settings(BaseSettings):
         json_schema_extra=SERVE_ONLY,
     )
 
+    # -- HTTP sign-in with Microsoft Entra ID (each user acts as themselves in Batch) ---------------
+    http_auth: Literal["token", "entra"] = Field(
+        "token",
+        description="how HTTP clients sign in: token (one shared bearer token) or entra (each user with "
+        "Microsoft Entra ID, calling Batch as themselves)",
+        json_schema_extra=SERVE_ONLY,
+    )
+    public_url: str | None = Field(
+        None,
+        description="the server's URL as clients reach it, e.g. https://batch-mcp.contoso.com "
+        "(entra: the OAuth resource); default http://HOST:PORT",
+        json_schema_extra=SERVE_ONLY,
+    )
+    entra_tenant_id: str | None = Field(
+        None, description="entra: the directory (tenant) id of the app registration", json_schema_extra=SERVE_ONLY
+    )
+    entra_client_id: str | None = Field(
+        None, description="entra: the application (client) id of the app registration", json_schema_extra=SERVE_ONLY
+    )
+    entra_client_secret: SecretStr | None = Field(
+        None,
+        description="entra: a client secret of the app registration (environment only), for on-behalf-of",
+        json_schema_extra=NO_FLAG,
+    )
+    entra_client_certificate: Path | None = Field(
+        None,
+        description="entra: PEM file with the app registration's certificate and private key, instead of a secret",
+        json_schema_extra=SERVE_ONLY,
+    )
+    entra_app_id_uri: str | None = Field(
+        None, description="entra: the Application ID URI (default api://CLIENT_ID)", json_schema_extra=SERVE_ONLY
+    )
+    entra_scope: str = Field(
+        "user_impersonation",
+        description="entra: the delegated scope the app registration exposes",
+        json_schema_extra=SERVE_ONLY,
+    )
+    entra_authority: str = Field(
+        "https://login.microsoftonline.com",
+        description="entra: the Entra ID sign-in host (sovereign clouds differ)",
+        json_schema_extra=SERVE_ONLY,
+    )
+    state_keys: SecretStr | None = Field(
+        None,
+        description="comma-separated secrets (32+ bytes each, environment only) sealing confirmation state, shared "
+        "by every replica; first seals, all open; default: a key per process",
+        json_schema_extra=NO_FLAG,
+    )
+    confirmations_db: Path | None = Field(
+        None,
+        description="SQLite file recording used confirmations, so replicas that share it accept each answer once "
+        "between them; default: in memory",
+        json_schema_extra=SERVE_ONLY,
+    )
+
     # -- embedded emulator -----------------------------------------------------------------------
     emulator_data_dir: Path = Field(
         default_factory=lambda: user_dir("data") / "emulator",
@@ -146,6 +201,11 @@ class Settings(BaseSettings):
     )
     emulator_transition_delay: float | None = Field(
         None, ge=0, description="seconds per emulated state change (default 1)"
+    )
+    emulator_exec: Literal["auto", "sandbox", "confirm", "unrestricted"] = Field(
+        "auto",
+        description="how the emulator runs task command lines: auto (sandbox when one works here, else confirm), "
+        "sandbox, confirm (ask before each new command line) or unrestricted",
     )
 
     _csv_fields = field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", mode="before")(_csv)

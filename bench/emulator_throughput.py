@@ -7,7 +7,9 @@ Two figures, each the median of --runs fresh emulators:
   from the first add-collection request until the job's task counts show all completed; measured
   with real processes and, side by side, with the instant runner (the emulator's own overhead);
 - add-collection requests per second: 100-task requests to a job whose pool does not exist, so
-  nothing runs while adding.
+  nothing runs while adding;
+- task list pages per second: 1,000-task pages of a completed job, read with each of --versions
+  (answers are shaped per api-version, so this is the cost of that shaping, side by side).
 State is in SQLite (WAL) under a temporary folder unless --data-dir is ':memory:'.
 """
 
@@ -91,6 +93,29 @@ async def add_collections_per_second(data_dir: str, total: int) -> float:
         return len(bodies) / (time.perf_counter() - begin)
 
 
+async def list_pages_per_second(data_dir: str, versions: list[str], reads: int = 20) -> dict[str, float]:
+    async with (
+        EmbeddedEmulator(config("instant", data_dir)) as emu,
+        httpx2.AsyncClient(base_url=emu.url, timeout=60) as http,
+    ):
+        assert (await http.post("/pools", params=API, json=POOL)).status_code == 201
+        await wait(http, "/pools/bench/nodes", lambda b: b["value"] and b["value"][0]["state"] == "idle")
+        assert (
+            await http.post("/jobs", params=API, json={"id": "done", "poolInfo": {"poolId": "bench"}})
+        ).status_code == 201
+        for body in collections("done", 1000):
+            assert (await http.post("/jobs/done/addtaskcollection", params=API, json=body)).status_code == 200
+        await wait(http, "/jobs/done/taskcounts", lambda b: b["taskCounts"]["completed"] == 1000, 0.05)
+        out = {}
+        for version in versions:
+            begin = time.perf_counter()
+            for _ in range(reads):
+                r = await http.get("/jobs/done/tasks", params={"api-version": version})
+                assert r.status_code == 200 and len(r.json()["value"]) == 1000, r.text[:200]
+            out[version] = reads / (time.perf_counter() - begin)
+        return out
+
+
 def fresh_dir(base: str | None) -> tuple[str, tempfile.TemporaryDirectory[str] | None]:
     if base == ":memory:":
         return ":memory:", None
@@ -100,6 +125,7 @@ def fresh_dir(base: str | None) -> tuple[str, tempfile.TemporaryDirectory[str] |
 
 async def main(args: argparse.Namespace) -> None:
     results: dict[str, list[float]] = {"process": [], "instant": [], "adds": []}
+    results.update({f"list {v}": [] for v in args.versions})
     for _ in range(args.runs):
         for kind in ("process", "instant"):
             folder, holder = fresh_dir(args.data_dir)
@@ -110,11 +136,19 @@ async def main(args: argparse.Namespace) -> None:
         results["adds"].append(await add_collections_per_second(folder, args.tasks))
         if holder:
             holder.cleanup()
+        folder, holder = fresh_dir(args.data_dir)
+        for version, rate in (await list_pages_per_second(folder, args.versions)).items():
+            results[f"list {version}"].append(rate)
+        if holder:
+            holder.cleanup()
     storage = "in memory" if args.data_dir == ":memory:" else "SQLite WAL on disk"
     print(f"emulator throughput: {args.tasks} trivial tasks, 1 node x 4 slots, {storage}, median of {args.runs} runs")
     print(f"  {'tasks completed / s (real processes)':<42} {statistics.median(results['process']):8.1f}")
     print(f"  {'tasks completed / s (instant runner)':<42} {statistics.median(results['instant']):8.1f}")
     print(f"  {'add-collection requests / s (100 tasks)':<42} {statistics.median(results['adds']):8.1f}")
+    for version in args.versions:
+        label = f"task list pages / s (1000 tasks, {version})"
+        print(f"  {label:<42} {statistics.median(results[f'list {version}']):8.1f}")
     print("  runs: " + "; ".join(f"{k}=" + ",".join(f"{v:.1f}" for v in vals) for k, vals in results.items()))
 
 
@@ -122,6 +156,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--versions",
+        nargs="+",
+        default=["2018-08-01.7.0", "2024-02-01.19.0", "2025-06-01"],
+        help="api-versions whose task list reads are timed side by side",
+    )
     parser.add_argument(
         "--data-dir", default=None, help="parent folder for state (default: system temp); ':memory:' for none"
     )

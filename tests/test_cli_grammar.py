@@ -131,6 +131,9 @@ def emulator_options() -> list[tuple[list[str], str]]:
         (["--no-seed-pool"], "no_seed_pool"),
         (["--max-nodes-per-pool", "3"], "max_nodes_per_pool"),
         (["--dev-account"], "dev_account"),
+        (["--no-auth"], "no_auth"),
+        (["--allowed-hosts", "emu.example"], "allowed_hosts"),
+        (["--allowed-origins", "https://explorer.example"], "allowed_origins"),
     ]
 
 

@@ -48,6 +48,11 @@ _log = logging.getLogger("batch_mcp.batch")
 MAX_PAGE_SIZE = 1000
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
+# The error codes with which Batch (and the Azure front end before it) says the credential itself was
+# refused; any other 403 is the service refusing the operation, reported with its code and values.
+AUTHENTICATION_FAILURE_CODES = frozenset(
+    {"AuthenticationFailed", "InvalidAuthenticationInfo", "InvalidAuthenticationToken", "ExpiredAuthenticationToken"}
+)
 _ACCEPT_DEFAULT = frozenset({304})
 _ACCEPT_EXISTS = frozenset({304, 404})
 _NOTHING: frozenset[int] = frozenset()
@@ -528,7 +533,7 @@ class BatchClient:
                 body = b""
             finally:
                 await response.aclose()
-            if status in (401, 403):
+            if status == 401 or (status == 403 and _says_authentication_failed(body)):
                 raise self._auth_error(status, response.headers, body)
             decision = policy.on_status(state, status, response.headers, mode)
             if not decision.retry:
@@ -614,6 +619,12 @@ def _parse_range(text: str) -> tuple[int, int | None] | None:
 
 def _path_of(label: str) -> str:
     return label.partition(" ")[2]
+
+
+def _says_authentication_failed(body: bytes) -> bool:
+    """Batch answers 403 for refused credentials and for refused operations alike (`Forbidden`,
+    `TVMCurrentOperationUnsupported`, ...); only its error code tells them apart."""
+    return BatchServiceError.from_reply(403, {}, body).code in AUTHENTICATION_FAILURE_CODES
 
 
 def _is_exists_conflict(err: BatchServiceError) -> bool:

@@ -13,14 +13,12 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 
 from batch_mcp.batch.errors import BatchError, BatchServiceError, BatchTransportError
-
-if TYPE_CHECKING:
-    from batch_mcp.batch.client import BatchClient
+from batch_mcp.batch.retry import RetryPolicy
 
 __all__ = ["MAX_CHUNK_BYTES", "MAX_CHUNK_TASKS", "AddTasksResult", "add_tasks"]
 
@@ -29,6 +27,22 @@ MAX_CHUNK_BYTES = 1_000_000  # the service's limit is 1 MB per request; stay und
 MAX_RESUBMISSIONS = 5
 ADD_COLLECTION_TOOL = "task_add_collection"
 Progress = Callable[[int, int], Awaitable[None] | None]
+
+
+class Answer(Protocol):
+    @property
+    def data(self) -> Any: ...
+    @property
+    def attempts(self) -> int: ...
+
+
+class Sender(Protocol):
+    """What submitting needs of a client: one catalog call with its retries, and the retry pacing
+    (`BatchClient` is one; the client calls in here, so this module never imports it)."""
+
+    @property
+    def retry_policy(self) -> RetryPolicy: ...
+    async def call(self, tool: str, arguments: Mapping[str, Any], /) -> Answer: ...
 
 
 @dataclass(slots=True)
@@ -59,7 +73,7 @@ class _Run:
 
 
 async def add_tasks(
-    client: BatchClient,
+    client: Sender,
     job_id: str,
     tasks: Sequence[Mapping[str, Any]],
     *,
@@ -117,7 +131,7 @@ def _chunks(tasks: list[Mapping[str, Any]], sizes: dict[str, int], chunk_size: i
 
 
 async def _submit(
-    client: BatchClient,
+    client: Sender,
     run: _Run,
     chunk: list[Mapping[str, Any]],
     limiter: anyio.CapacityLimiter,

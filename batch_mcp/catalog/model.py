@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from batch_mcp.catalog.effects import Effect
+
 ArgLocation = Literal["path", "query", "header", "body", "paging", "server"]
 ResultKind = Literal["json", "list", "bytes", "headers", "exists", "file_properties"]
 Guard = Literal["read", "write", "scale", "destructive"]
@@ -79,6 +81,8 @@ class ToolDef:
     http: HttpBinding
     output_schema: Mapping[str, Any] | None = None
     collapsed: Mapping[str, str] = field(default_factory=dict)
+    effects: tuple[Effect, ...] = ()
+    review: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ToolDef:
@@ -93,6 +97,8 @@ class ToolDef:
             http=HttpBinding.from_json(data["http"]),
             output_schema=data.get("outputSchema"),
             collapsed=data.get("collapsed", {}),
+            effects=tuple(Effect.from_json(e) for e in data.get("effects", ())),
+            review=data.get("review"),
         )
 
     @property

@@ -18,6 +18,9 @@ from typing import Any, Literal
 DEV_ACCOUNT_NAME = "devbatchaccount1"
 DEV_ACCOUNT_KEY = "ZGV2YmF0Y2hhY2NvdW50MS1sb2NhbC1lbXVsYXRvci1rZXktbm90LWEtc2VjcmV0IQ=="
 
+# The account name of a state folder's own key (see hosting.py): what batch-mcp processes sign with.
+LOCAL_ACCOUNT_NAME = "local"
+
 RunnerKind = Literal["process", "instant"]
 
 
@@ -34,6 +37,11 @@ class EmulatorConfig:
     data_dir: str | Path = ":memory:"  # SQLite + node folders; ":memory:" keeps state in memory, files in a temp dir
     account_name: str | None = None  # with account_key: verify Shared Key signatures
     account_key: str | None = None
+    local_key: str | None = None  # the state folder's key (account "local"), accepted beside the account's
+    # Host names served besides localhost, *.localhost and loopback addresses; None: any Host (an
+    # in-process app under test). The standalone service and the MCP server's emulator set a list.
+    allowed_hosts: list[str] | None = None
+    allowed_origins: list[str] = field(default_factory=list)  # browser origins allowed (none by default)
     transition_delay: float = 1.0  # seconds per state transition (node start, resize, reboot, delete, ...)
     runner: RunnerKind = "process"  # "process": real subprocesses; "instant": tasks finish at once (exit 0)
     seed_pool: bool = False  # create one small ready pool at first start
@@ -65,11 +73,20 @@ class EmulatorConfig:
 
     @property
     def verifies_shared_key(self) -> bool:
-        return bool(self.account_name and self.account_key)
+        return bool(self.keys)
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """Account name → key of every signature accepted; empty: requests are not authenticated."""
+        found = {LOCAL_ACCOUNT_NAME: self.local_key} if self.local_key else {}
+        if self.account_name and self.account_key:
+            found[self.account_name] = self.account_key
+        return found
 
     def redacted(self) -> dict[str, Any]:
-        """The settings for logs and reports, with the key masked."""
-        out = {k: v for k, v in self.__dict__.items() if k != "account_key"}
+        """The settings for logs and reports, with the keys masked."""
+        out = {k: v for k, v in self.__dict__.items() if k not in ("account_key", "local_key")}
         out["account_key"] = "***" if self.account_key else None
+        out["local_key"] = "***" if self.local_key else None
         out["data_dir"] = str(self.data_dir)
         return out

@@ -1,7 +1,8 @@
-"""The emulator served over HTTP inside the caller's event loop, on a free loopback port.
+"""The emulator served over HTTP inside the caller's event loop: on a free loopback port, or on a
+socket the caller bound (the Unix domain socket of a state folder, see `hosting`).
 
-Used by the MCP server when no Batch endpoint is configured, and by tests that drive it with a
-real HTTP client (the official SDK included)."""
+The MCP server reaches its emulator through `hosting.SharedEmulator`, never a TCP port; tests
+and benchmarks use the loopback port to drive it with real HTTP clients (the official SDK too)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class EmbeddedEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         runner: Runner | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
         self.config = config or EmulatorConfig(seed_pool=True)
         self.host = host
@@ -48,6 +50,7 @@ class EmbeddedEmulator:
         self.url = ""
         self._server: _QuietServer | None = None
         self._socket: socket.socket | None = None
+        self._given_socket = sock  # bound and listening; the caller closes it
         self._tg: TaskGroup | None = None
 
     @property
@@ -55,17 +58,27 @@ class EmbeddedEmulator:
         """The running account model (for tests and the embedding server)."""
         return self.app.state.emulator.backend
 
+    @property
+    def isolation(self) -> str:
+        """How task processes are isolated from this machine ("none": they run on the host)."""
+        return self.app.state.emulator.isolation
+
     async def __aenter__(self) -> EmbeddedEmulator:
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (else ~40 ms per request)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(128)
-        sock.setblocking(False)
-        self._socket = sock
-        self.port = sock.getsockname()[1]
-        self.url = f"http://{self.host}:{self.port}"
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", access_log=False)
+        if self._given_socket is not None:
+            sock = self._given_socket
+        else:
+            # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (else ~40 ms per request)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+            sock.setblocking(False)
+            self._socket = sock
+            self.port = sock.getsockname()[1]
+            self.url = f"http://{self.host}:{self.port}"
+        config = uvicorn.Config(
+            self.app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5
+        )
         self._server = _QuietServer(config)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()

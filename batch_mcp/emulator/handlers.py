@@ -3,13 +3,12 @@
 Handlers are named after operationIds (`Pool_Add` → `add_pool`) and listed in HANDLERS; a test
 checks that every operation of every served catalog has one. They hold no state and no SQL.
 
-The 2018 API spells a few things differently (`maxTasksPerNode`, a flat task-count result);
-handlers translate at the edge so the backend keeps one, current, form.
+Request bodies reach them in the emulator's one, current form, and answers leave in the request's
+api-version's shape (`versions.py`, applied by `protocol.py`), so the backend never sees versions.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,34 +35,11 @@ from batch_mcp.emulator.timefmt import parse_iso
 Handler = Callable[[Ctx], Awaitable[Response]]
 
 
-# -- version edges ------------------------------------------------------------------------------
-
-
-def pool_spec_in(ctx: Ctx, spec: dict[str, Any] | None) -> dict[str, Any] | None:
-    """2018 pools say maxTasksPerNode for what later versions call taskSlotsPerNode."""
-    if spec is not None and ctx.is_2018 and "maxTasksPerNode" in spec:
-        spec = dict(spec)
-        spec["taskSlotsPerNode"] = spec.pop("maxTasksPerNode")
-    return spec
-
-
-def job_spec_in(ctx: Ctx, spec: dict[str, Any]) -> dict[str, Any]:
-    auto = ((spec.get("poolInfo") or {}).get("autoPoolSpecification") or {}).get("pool")
-    if auto is not None and ctx.is_2018:
-        spec = copy.deepcopy(spec)
-        spec["poolInfo"]["autoPoolSpecification"]["pool"] = pool_spec_in(ctx, auto)
-    return spec
-
-
-def pool_out(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
-    if ctx.is_2018 and "taskSlotsPerNode" in body:
-        body = dict(body)
-        body["maxTasksPerNode"] = body.pop("taskSlotsPerNode")
-    return body
+# -- shared ------------------------------------------------------------------------------------
 
 
 def wire(ctx: Ctx, entity: Entity, *, stats: bool = False) -> dict[str, Any]:
-    """The entity as this API version shows it."""
+    """The entity's stored body (current names; the response shaping gives the version's)."""
     body = dict(entity.body)
     if stats:
         b = ctx.backend
@@ -73,13 +49,6 @@ def wire(ctx: Ctx, entity: Entity, *, stats: bool = False) -> dict[str, Any]:
             "schedule": lambda e: b.job_stats(e, "schedule"),
             "task": b.task_stats,
         }[entity.kind](entity)
-    if entity.kind == "pool":
-        body = pool_out(ctx, body)
-    if entity.kind == "job" and ctx.is_2018:
-        auto = (body.get("poolInfo") or {}).get("autoPoolSpecification")
-        if auto and "pool" in auto:
-            body = copy.deepcopy(body)
-            body["poolInfo"]["autoPoolSpecification"]["pool"] = pool_out(ctx, auto["pool"])
     return body
 
 
@@ -97,8 +66,8 @@ def entities_page(ctx: Ctx, entities: list[Entity], meta: str, stats: bool = Fal
 
 def get_entity(ctx: Ctx, entity: Entity, meta: str, *, stats: bool = False) -> Response:
     check_entity(ctx, entity, read=True)
-    body = selected(wire(ctx, entity, stats=stats), ctx.q("$select"))
-    return json_response(ctx, body, entity=entity, meta=meta)
+    body = selected(ctx.shape(wire(ctx, entity, stats=stats)), ctx.q("$select"))
+    return json_response(ctx, body, entity=entity, meta=meta, shaped=True)
 
 
 def act(ctx: Ctx, entity: Entity, action: Callable[[], Entity | None]) -> Response:
@@ -116,7 +85,7 @@ def body_dict(ctx: Ctx) -> dict[str, Any]:
 
 
 async def add_pool(ctx: Ctx) -> Response:
-    pool = ctx.backend.add_pool(pool_spec_in(ctx, body_dict(ctx)) or {})
+    pool = ctx.backend.add_pool(body_dict(ctx))
     return empty_response(ctx, status(ctx), pool, location=True)
 
 
@@ -272,6 +241,14 @@ async def reimage_node(ctx: Ctx) -> Response:
     return empty_response(ctx, status(ctx), ctx.backend.reimage_node(*_node(ctx), ctx.body))
 
 
+async def start_node(ctx: Ctx) -> Response:
+    return empty_response(ctx, status(ctx), ctx.backend.start_node(*_node(ctx)))
+
+
+async def deallocate_node(ctx: Ctx) -> Response:
+    return empty_response(ctx, status(ctx), ctx.backend.deallocate_node(*_node(ctx), ctx.body))
+
+
 async def disable_scheduling_node(ctx: Ctx) -> Response:
     return empty_response(ctx, status(ctx), ctx.backend.disable_scheduling_node(*_node(ctx), ctx.body))
 
@@ -321,7 +298,7 @@ async def list_node_extensions(ctx: Ctx) -> Response:
 
 async def get_node_extension(ctx: Ctx) -> Response:
     ext = ctx.backend.get_node_extension(*_node(ctx), ctx.path["extensionName"])
-    return json_response(ctx, selected(ext, ctx.q("$select")), meta="extensions")
+    return json_response(ctx, selected(ctx.shape(ext), ctx.q("$select")), meta="extensions", shaped=True)
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -373,7 +350,7 @@ async def list_from_compute_node_file(ctx: Ctx) -> Response:
 
 
 async def add_job(ctx: Ctx) -> Response:
-    job = ctx.backend.add_job(job_spec_in(ctx, body_dict(ctx)))
+    job = ctx.backend.add_job(body_dict(ctx))
     return empty_response(ctx, status(ctx), job, location=True)
 
 
@@ -397,12 +374,12 @@ async def delete_job(ctx: Ctx) -> Response:
 
 async def patch_job(ctx: Ctx) -> Response:
     b, job_id = ctx.backend, ctx.path["jobId"]
-    return act(ctx, b.get_job(job_id), lambda: b.patch_job(job_id, job_spec_in(ctx, body_dict(ctx))))
+    return act(ctx, b.get_job(job_id), lambda: b.patch_job(job_id, body_dict(ctx)))
 
 
 async def update_job(ctx: Ctx) -> Response:
     b, job_id = ctx.backend, ctx.path["jobId"]
-    return act(ctx, b.get_job(job_id), lambda: b.update_job(job_id, job_spec_in(ctx, body_dict(ctx))))
+    return act(ctx, b.get_job(job_id), lambda: b.update_job(job_id, body_dict(ctx)))
 
 
 async def disable_job(ctx: Ctx) -> Response:
@@ -424,7 +401,7 @@ async def terminate_job(ctx: Ctx) -> Response:
 
 async def get_task_counts_job(ctx: Ctx) -> Response:
     counts = ctx.backend.get_task_counts_job(ctx.path["jobId"])
-    if ctx.is_2018:
+    if ctx.response_model == "TaskCounts":  # before 2020-09-01.12.0: the counts alone, no slot counts
         return json_response(ctx, counts["taskCounts"], meta="taskcounts")
     return json_response(ctx, counts, meta="taskcountsresult")
 
@@ -442,11 +419,7 @@ async def get_all_lifetime_statistics_job(ctx: Ctx) -> Response:
 
 
 async def add_job_schedule(ctx: Ctx) -> Response:
-    spec = body_dict(ctx)
-    if "jobSpecification" in spec:
-        spec = dict(spec)
-        spec["jobSpecification"] = job_spec_in(ctx, spec["jobSpecification"])
-    return empty_response(ctx, status(ctx), ctx.backend.add_job_schedule(spec), location=True)
+    return empty_response(ctx, status(ctx), ctx.backend.add_job_schedule(body_dict(ctx)), location=True)
 
 
 async def list_job_schedules(ctx: Ctx) -> Response:
@@ -469,11 +442,7 @@ def _schedule_action(name: str) -> Handler:
         b, sid = ctx.backend, ctx.path["jobScheduleId"]
         method = getattr(b, name)
         if name in ("patch_job_schedule", "update_job_schedule"):
-            spec = body_dict(ctx)
-            if "jobSpecification" in spec:
-                spec = dict(spec)
-                spec["jobSpecification"] = job_spec_in(ctx, spec["jobSpecification"])
-            return act(ctx, b.get_job_schedule(sid), lambda: method(sid, spec))
+            return act(ctx, b.get_job_schedule(sid), lambda: method(sid, body_dict(ctx)))
         return act(ctx, b.get_job_schedule(sid), lambda: method(sid))
 
     handler.__name__ = name
@@ -498,7 +467,7 @@ async def add_task(ctx: Ctx) -> Response:
 
 async def add_collection_task(ctx: Ctx) -> Response:
     results = ctx.backend.add_collection_task(ctx.path["jobId"], body_dict(ctx).get("value", []))
-    return json_response(ctx, {"value": results}, meta="taskaddresult")
+    return json_response(ctx, {"value": ctx.shape(results)}, meta="taskaddresult", shaped=True)
 
 
 async def list_tasks(ctx: Ctx) -> Response:
@@ -536,9 +505,11 @@ async def reactivate_task(ctx: Ctx) -> Response:
 
 
 async def list_subtasks_task(ctx: Ctx) -> Response:
-    subtasks = ctx.backend.list_subtasks_task(*_task(ctx))
+    subtasks = ctx.shape(ctx.backend.list_subtasks_task(*_task(ctx)))
     select = ctx.q("$select")
-    return json_response(ctx, {"value": [selected(s, select) for s in subtasks]}, meta="subtaskinformations")
+    return json_response(
+        ctx, {"value": [selected(s, select) for s in subtasks]}, meta="subtaskinformations", shaped=True
+    )
 
 
 # -- the table ----------------------------------------------------------------------------------
@@ -567,6 +538,8 @@ HANDLERS: dict[str, Handler] = {
     "ComputeNode_UpdateUser": update_user_node,
     "ComputeNode_UploadBatchServiceLogs": upload_batch_service_logs_node,
     "ComputeNodeExtension_Get": get_node_extension,
+    "Nodes_DeallocateNode": deallocate_node,
+    "Nodes_StartNode": start_node,
     "ComputeNodeExtension_List": list_node_extensions,
     "File_DeleteFromComputeNode": delete_from_compute_node_file,
     "File_DeleteFromTask": delete_from_task_file,

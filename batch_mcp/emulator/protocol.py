@@ -28,6 +28,7 @@ from batch_mcp.emulator.odata_filter import FilterError, compile_filter
 from batch_mcp.emulator.routing import Route
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import iso, parse_rfc1123, rfc1123, utcnow
+from batch_mcp.emulator.versions import ApiVersion
 
 JSON_TYPE = "application/json;odata=minimalmetadata"
 MAX_PAGE = 1000
@@ -42,7 +43,7 @@ class Ctx:
     request: Request
     backend: Backend
     route: Route
-    api_version: str
+    version: ApiVersion
     catalog_version: str
     path: dict[str, str]
     query: dict[str, str]  # lower-cased names
@@ -56,8 +57,18 @@ class Ctx:
         return self.route.operation_id
 
     @property
-    def is_2018(self) -> bool:
-        return self.catalog_version.startswith("2018")
+    def api_version(self) -> str:
+        return self.version.name
+
+    @property
+    def response_model(self) -> str | None:
+        """The label of this operation's response model in the request's api-version."""
+        http = self.route.tool.http
+        return self.version.root(http.method, http.path)
+
+    def shape(self, body: Any) -> Any:
+        """A response body (or a list of items) as the request's api-version shows it."""
+        return self.version.shape(self.response_model, body)
 
     def q(self, name: str) -> str | None:
         return self.query.get(name.lower())
@@ -101,8 +112,17 @@ def entity_headers(ctx: Ctx, entity: Entity | None, *, data_service_id: bool = T
 
 
 def json_response(
-    ctx: Ctx, body: Any, status: int = 200, *, entity: Entity | None = None, meta: str | None = None
+    ctx: Ctx,
+    body: Any,
+    status: int = 200,
+    *,
+    entity: Entity | None = None,
+    meta: str | None = None,
+    shaped: bool = False,
 ) -> Response:
+    """A JSON answer; the body is shaped for the request's api-version unless `shaped` says it is."""
+    if not shaped:
+        body = ctx.shape(body)
     if meta and isinstance(body, dict):
         body = {"odata.metadata": metadata(ctx, meta, element=True), **body}
     return Response(render(body, ctx.base), status, headers=entity_headers(ctx, entity), media_type=JSON_TYPE)
@@ -246,8 +266,8 @@ def list_response(
     *,
     filterable: bool = True,
 ) -> Response:
-    """A page of `(position, wire item)` pairs (positions increase), after the skip token, filtered
-    and selected, with an absolute `odata.nextLink` when more remain."""
+    """A page of `(position, wire item)` pairs (positions increase), after the skip token, shaped
+    for the api-version, filtered and selected, with an absolute `odata.nextLink` when more remain."""
     limit = page_size(ctx)
     after = skip_token(ctx)
     predicate = filter_of(ctx) if filterable else None
@@ -255,9 +275,11 @@ def list_response(
     out: list[dict[str, Any]] = []
     last = after
     more = False
+    label = ctx.response_model
     for position, item in items:
         if position <= after:
             continue
+        item = ctx.version.shape(label, item)
         if predicate is not None and not predicate(item):
             continue
         if len(out) == limit:

@@ -38,6 +38,7 @@ class Emulator:
         self.store: Store | None = None
         self.backend: Backend | None = None
         self.recovered: dict[str, int] = {}
+        self.isolation = "none"  # how task processes are isolated from this machine
 
     @property
     def data_root(self) -> Path:
@@ -67,7 +68,9 @@ class Emulator:
         return self.backend
 
     async def stop(self) -> None:
-        self.runner.kill_all()
+        # Cancel the runs first: each ends its process and records nothing, so a task that was
+        # running stays `running` in the store and the next start requeues it (as after kill -9),
+        # instead of completing with the exit code of a kill it never asked for.
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
             await self._tg.__aexit__(None, None, None)

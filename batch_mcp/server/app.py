@@ -30,12 +30,13 @@ from batch_mcp.server.resources import resource_handlers
 from batch_mcp.server.runtime import BackendUnavailable, Runtime
 from batch_mcp.server.selection import Selection
 from batch_mcp.server.server_tools import ServerTool
+from batch_mcp.server.users import current_user
 from batch_mcp.server.workflows.prompts import prompt_handlers, workflow_prompts
 from batch_mcp.settings import Settings
 
 if TYPE_CHECKING:  # the backend, engine and client load in the lifespan, after tools/list can answer
     from batch_mcp.server.backend import ClientOpener
-    from batch_mcp.server.engine import Answer
+    from batch_mcp.server.server_tools import Answer
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,11 @@ def _principal() -> str | None:
     return f"{token.client_id}:{token.subject}" if token.subject else token.client_id
 
 
+def _user() -> dict[str, Any] | None:
+    user = current_user()
+    return user.audit() if user is not None else None
+
+
 def build_server(
     settings: Settings,
     catalog: Catalog,
@@ -146,7 +152,7 @@ def build_server(
     )
     schemas = {name: tools[name].input_schema for name in selection.listed}
     ref = runtime_ref or RuntimeRef()
-    used = used_states if used_states is not None else InMemoryUsedStates()
+    used = used_states if used_states is not None else _used_states(settings)
 
     @asynccontextmanager
     async def lifespan(_: Server[Runtime]) -> AsyncIterator[Runtime]:
@@ -173,7 +179,8 @@ def build_server(
     async def call_tool(
         ctx: ServerRequestContext[Runtime, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        from batch_mcp.server.engine import CallContext, UnknownTool
+        from batch_mcp.server.engine import UnknownTool
+        from batch_mcp.server.server_tools import CallContext
 
         answered = _claim_state(params, used)
         try:
@@ -184,6 +191,7 @@ def build_server(
             engine=live.engine,
             asker=_asker(ctx, params, answered=answered),
             principal=_principal(),
+            user=_user(),
             progress=ctx.session.report_progress,
         )
         try:
@@ -209,7 +217,24 @@ def build_server(
         **resource_handlers(),
         **prompt_handlers(workflow_prompts()),
     )
-    server.middleware.append(
-        RequestStateBoundary(RequestStateSecurity.ephemeral(ttl=CONFIRM_TTL_SECONDS), default_audience=NAME)
-    )
+    server.middleware.append(RequestStateBoundary(state_security(settings), default_audience=NAME))
     return server
+
+
+def _used_states(settings: Settings) -> UsedStates:
+    if settings.confirmations_db is None:
+        return InMemoryUsedStates()
+    from batch_mcp.server.used_states import SqliteUsedStates  # shared by the replicas that open it
+
+    return SqliteUsedStates(settings.confirmations_db)
+
+
+def state_security(settings: Settings) -> RequestStateSecurity:
+    """How confirmation request state is sealed: with the shared `state_keys` (several replicas open
+    each other's states), else a key of this process's own. Either way it is bound to the principal."""
+    if settings.state_keys is None:
+        return RequestStateSecurity.ephemeral(ttl=CONFIRM_TTL_SECONDS)
+    keys = [key.strip() for key in settings.state_keys.get_secret_value().split(",") if key.strip()]
+    if not keys or any(len(key.encode()) < 32 for key in keys):
+        raise ValueError("BATCH_MCP_STATE_KEYS: each comma-separated key must be 32 bytes or more of secret randomness")
+    return RequestStateSecurity(keys=keys, ttl=CONFIRM_TTL_SECONDS)

@@ -1,7 +1,8 @@
 """Append-only audit log of every call that could change something (JSON lines).
 
 One line per non-read call: time, tool, arguments with secrets masked, outcome (ok, error,
-invalid, refused, declined, dry_run), Batch request-id, and the HTTP principal when there is one.
+invalid, refused, declined, dry_run), Batch request-id, and the HTTP principal when there is one
+(with Entra ID sign-in, the user's object id, tenant and name).
 A long list argument (thousands of tasks) is kept as its length and a SHA-256 of its canonical
 JSON, which identifies exactly what was sent without copying megabytes into the log (a hash
 reveals nothing of the secrets it covers, so it is taken before masking).
@@ -49,6 +50,7 @@ class AuditLog:
         outcome: str,
         request_id: str | None = None,
         principal: str | None = None,
+        user: Mapping[str, Any] | None = None,
         detail: str | None = None,
     ) -> None:
         if self.path is None:
@@ -63,6 +65,8 @@ class AuditLog:
             entry["requestId"] = request_id
         if principal:
             entry["principal"] = principal
+        if user:  # with Entra ID sign-in: who, by object id and name
+            entry["user"] = dict(user)
         if detail:
             entry["detail"] = redact(detail[:500])
         line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from batch_mcp.batch import BatchClient, connect
 from batch_mcp.catalog import Catalog
@@ -14,9 +15,9 @@ from batch_mcp.redaction import register_secret
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.engine import Engine
 from batch_mcp.server.events import Events, EventsConfig
+from batch_mcp.server.execution import ExecPolicy
 from batch_mcp.server.guardrails import Guardrails
 from batch_mcp.server.impact import Lookups
-from batch_mcp.server.runtime import Live
 from batch_mcp.server.selection import Selection
 from batch_mcp.server.server_tools import ServerTool
 from batch_mcp.server.watchers import Backoff
@@ -25,11 +26,20 @@ from batch_mcp.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+def _no_isolation() -> str | None:
+    return None
+
+
 @dataclass
 class Backend:
     endpoint: str
     kind: str  # "emulator" | "azure"
     client: BatchClient
+    # How the emulator serving this backend isolates task processes: "bwrap", "unshare" or "none"
+    # (they run on the host); None for Azure. Read it per call: when several batch-mcp processes
+    # share a state folder, the folder's owner runs the tasks, and the owner can change.
+    isolation: Callable[[], str | None] = _no_isolation
+    emulator: Any = None  # the SharedEmulator (role, owner, state folder) when kind == "emulator"
 
 
 @asynccontextmanager
@@ -37,19 +47,35 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
     """A connected client; starts the embedded emulator first when no endpoint is set."""
     async with AsyncExitStack() as stack:
         if settings.uses_emulator:
-            from batch_mcp.emulator import EmbeddedEmulator, EmulatorConfig  # imported only when used
+            from batch_mcp.emulator import EmulatorConfig  # imported only when used
+            from batch_mcp.emulator.hosting import SharedEmulator
 
             data_dir: Path | str = settings.emulator_data_dir
             config = EmulatorConfig(data_dir=":memory:" if str(data_dir) == ":memory:" else data_dir, seed_pool=True)
             if settings.emulator_transition_delay is not None:
                 config.transition_delay = settings.emulator_transition_delay
-            emulator = await stack.enter_async_context(EmbeddedEmulator(config))
-            endpoint, kind = emulator.url, "emulator"
-            client = connect(catalog, endpoint, auth_kind="none")
+            # the first batch-mcp process on the folder serves it on a private socket; others attach
+            emulator = await stack.enter_async_context(SharedEmulator(config))
+            register_secret(emulator.key)
+            client = connect(
+                catalog,
+                emulator.endpoint,
+                account=emulator.account,
+                key=emulator.key,
+                auth_kind="shared_key",
+                transport=emulator.transport(),
+            )
+            await stack.enter_async_context(client)
+            yield Backend(emulator.endpoint, "emulator", client, isolation=emulator.isolation, emulator=emulator)
+            return
+        endpoint = str(settings.endpoint)
+        if settings.http_auth == "entra" and settings.transport == "http":
+            from batch_mcp.server.entra import on_behalf_of_auth  # each call as its signed-in user
+
+            client = BatchClient(catalog, endpoint, auth=on_behalf_of_auth(settings))
         else:
             key = settings.access_key.get_secret_value() if settings.access_key else None
             register_secret(key)
-            endpoint, kind = str(settings.endpoint), "azure"
             client = connect(
                 catalog,
                 endpoint,
@@ -59,10 +85,28 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
                 credential=settings.credential,
             )
         await stack.enter_async_context(client)
-        yield Backend(endpoint=endpoint, kind=kind, client=client)
+        yield Backend(endpoint=endpoint, kind="azure", client=client)
 
 
 ClientOpener = Callable[[Settings, Catalog], AbstractAsyncContextManager[Backend]]
+
+
+def _isolation(backend: Backend) -> Callable[[], str | None]:
+    """The isolation in effect for the backend's tasks, read on every call: the emulator that runs
+    them may be another process's. An emulator that cannot say has none; Azure is not ours to judge."""
+    live = getattr(backend, "isolation", None)
+    if callable(live):
+        return live
+    return (lambda: "none") if backend.kind == "emulator" else (lambda: None)
+
+
+@dataclass
+class Live:
+    """A connected backend with the engine and event watchers over it."""
+
+    engine: Engine
+    backend: Backend
+    events: Events
 
 
 @asynccontextmanager
@@ -83,6 +127,7 @@ async def open_backend(
             max_nodes=settings.max_nodes,
             no_confirm=no_confirm,
             read_only=settings.read_only,
+            exec_policy=ExecPolicy(settings.emulator_exec, _isolation(backend)),
         )
         engine = Engine(
             catalog=catalog,

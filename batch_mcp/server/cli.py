@@ -45,13 +45,12 @@ def _configure_logging() -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import anyio
 
-    from batch_mcp.redaction import register_secret
     from batch_mcp.server import assemble
     from batch_mcp.server.app import RuntimeRef, build_server
     from batch_mcp.server.banner import banner
-    from batch_mcp.server.resources import file_routes
+    from batch_mcp.server.http_app import http_application
     from batch_mcp.server.selection import SelectionError
-    from batch_mcp.server.transports import TransportConfigError, http_app, plan_http, serve_http, serve_stdio
+    from batch_mcp.server.transports import serve_http, serve_stdio
 
     _configure_logging()
     settings: Settings = args.settings
@@ -61,25 +60,22 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"batch-mcp: {exc}", file=sys.stderr)
         return 2
     ref = RuntimeRef()
-    server = build_server(
-        settings, parts.catalog, parts.selection, parts.server_tools, no_confirm=args.no_confirm, runtime_ref=ref
-    )
+    try:
+        server = build_server(
+            settings, parts.catalog, parts.selection, parts.server_tools, no_confirm=args.no_confirm, runtime_ref=ref
+        )
+    except ValueError as exc:  # e.g. request-state keys too short
+        print(f"batch-mcp: {exc}", file=sys.stderr)
+        return 2
     if settings.transport == "stdio":
         print(banner(parts, no_confirm=args.no_confirm), file=sys.stderr)
         anyio.run(serve_stdio, server)
         return 0
     try:
-        plan = plan_http(
-            settings.host,
-            settings.port,
-            settings.token.get_secret_value() if settings.token else None,
-            settings.allowed_hosts,
-        )
-    except TransportConfigError as exc:
+        app, plan = http_application(settings, server, ref)
+    except ValueError as exc:  # TransportConfigError, EntraConfigError: the message names the setting
         print(f"batch-mcp: {exc}", file=sys.stderr)
         return 2
-    register_secret(plan.token)  # masked in every log line, error and result from here on
-    app = http_app(server, settings.host, settings.port, plan, extra_routes=file_routes(ref, plan.security))
     print(banner(parts, no_confirm=args.no_confirm, http_plan=plan), file=sys.stderr)
     anyio.run(serve_http, app, settings.host, settings.port)
     return 0
@@ -91,6 +87,7 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_tools(args: argparse.Namespace) -> int:
     from batch_mcp.catalog.listing import minified, tool_listing
     from batch_mcp.server import assemble
+    from batch_mcp.server.execution import describe as describe_execution
 
     parts = assemble(args.settings)
     tools = {**parts.catalog.tools, **parts.server_tools}
@@ -102,6 +99,8 @@ def run_tools(args: argparse.Namespace) -> int:
         listed = parts.selection.is_listed(name)
         total += size if listed else 0
         print(f"{name:<46} {tools[name].toolset:<13} {tools[name].guard:<11} {'yes' if listed else 'no':<6} {size:>6,}")
+    settings = parts.settings  # the execution policy first: the last line is the summary
+    print(f"execution: {describe_execution(settings.emulator_exec, uses_emulator=settings.uses_emulator)}")
     print(
         f"{len(parts.selection.listed)} tools listed ({total:,} bytes of tools/list), "
         f"{len(parts.selection.enabled)} enabled, api-version {parts.catalog.api_version}"
@@ -148,7 +147,8 @@ def run_call(args: argparse.Namespace) -> int:
 async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
     from batch_mcp.server import assemble
     from batch_mcp.server.backend import open_backend
-    from batch_mcp.server.engine import CallContext, UnknownTool
+    from batch_mcp.server.engine import UnknownTool
+    from batch_mcp.server.server_tools import CallContext
 
     parts = assemble(args.settings)
     async with open_backend(

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 
@@ -21,12 +20,12 @@ from batch_mcp.batch import shaping
 from batch_mcp.batch.errors import BatchError
 from batch_mcp.catalog import Catalog, ToolDef
 from batch_mcp.catalog.validation import make_validator, validation_errors
-from batch_mcp.redaction import redact_text
+from batch_mcp.redaction import MASK, redact_text, secret_values
 from batch_mcp.server import render
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.errors import batch_error_text
-from batch_mcp.server.guardrails import CANNOT_ASK, Confirm, DryRun, Guardrails, Refuse
-from batch_mcp.server.server_tools import ServerTool
+from batch_mcp.server.guardrails import Confirm, DryRun, Guardrails, Refuse
+from batch_mcp.server.server_tools import AnyTool, CallContext, ServerTool
 from batch_mcp.server.summary import summarize
 
 if TYPE_CHECKING:
@@ -35,33 +34,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-AnyTool = ToolDef | ServerTool
-Answer = Literal["accept", "decline", "cannot"]
 FILE_WINDOW = 256 * 1024  # an RDP file or other small download read whole, up to this
-
-
-class Asker(Protocol):
-    async def __call__(self, question: str) -> Answer: ...
 
 
 class UnknownTool(LookupError):
     """No tool by that name (a protocol error, not a tool error)."""
-
-
-async def cannot_ask(question: str) -> Answer:
-    return "cannot"
-
-
-async def no_progress(progress: float, total: float | None = None, message: str | None = None) -> None:
-    return None
-
-
-@dataclass
-class CallContext:
-    engine: Engine
-    asker: Asker = cannot_ask
-    progress: Callable[[float, float | None, str | None], Awaitable[None]] = no_progress
-    principal: str | None = None
 
 
 class Engine:
@@ -107,7 +84,7 @@ class Engine:
     async def call(self, name: str, args: Mapping[str, Any] | None, ctx: CallContext) -> types.CallToolResult:
         tool = self.lookup(name)
         args = dict(args or {})
-        outcome = _Audit(self.audit, tool, args, ctx.principal)
+        outcome = _Outcome(self.audit, tool, args, ctx.principal, ctx.user)
         refused = self.guardrails.availability(tool)
         if refused:
             return outcome.done("refused", render.error_result(refused.text))
@@ -117,7 +94,7 @@ class Engine:
             return outcome.done("invalid", render.error_result(text))
         try:
             decision = await self.guardrails.decide(tool, args)
-        except BatchError as exc:
+        except BatchError as exc:  # a lookup behind the question: the error names its own request, if any
             return outcome.done("error", render.error_result(batch_error_text(tool.name, exc)))
         if isinstance(decision, Refuse):
             return outcome.done("refused", render.error_result(decision.text))
@@ -127,26 +104,30 @@ class Engine:
         if isinstance(decision, Confirm):
             answer = await ctx.asker(decision.question)
             if answer == "cannot":
-                return outcome.done("refused", render.error_result(CANNOT_ASK.format(tool=tool.name)))
+                return outcome.done("refused", render.error_result(decision.unasked))
             if answer != "accept":
-                return outcome.done(
-                    "declined", render.text_result(f"Not done: the user declined {tool.name}. Nothing was changed.")
-                )
+                declined = render.text_result(f"Not done: the user declined {tool.name}. Nothing was changed.")
+                # A client checks a successful result against the tool's output schema; this one has no data.
+                declined.is_error = tool.output_schema is not None
+                return outcome.done("declined", declined)
         request_id = None
+        if decision.args is not None:  # the guardrails bounded something (an autoscale formula)
+            args = dict(decision.args)
+            outcome.args = args
         try:
             if isinstance(tool, ServerTool):
                 result = await tool.handler(ctx, args)
             else:
                 result, request_id = await self.execute(tool, args)
-            note = await self.guardrails.after(tool, args, decision)
         except BatchError as exc:
+            binding = tool.http if isinstance(tool, ToolDef) else None
             return outcome.done(
                 "error",
-                render.error_result(batch_error_text(tool.name, exc)),
+                render.error_result(batch_error_text(tool.name, exc, binding=binding)),
                 request_id=getattr(exc, "request_id", None),
             )
-        if note:
-            result.content.append(types.TextContent(text=note))
+        if decision.note:
+            result.content.append(types.TextContent(text=decision.note))
         return outcome.done("error" if result.is_error else "ok", result, request_id=request_id)
 
     # -- catalog tools ---------------------------------------------------------------------------
@@ -209,6 +190,13 @@ class Engine:
         return render.text_result(f"{header}\n{redact_text(window.text)}")
 
 
+def _scrub(result: types.CallToolResult, secrets: set[str]) -> None:
+    for block in result.content:
+        if isinstance(block, types.TextContent):
+            for secret in secrets:
+                block.text = block.text.replace(secret, MASK)
+
+
 def parse_range(value: str | None) -> tuple[int, int | None] | None:
     if not value:
         return None
@@ -221,15 +209,27 @@ def _target(args: Mapping[str, Any]) -> str:
     return "/".join(ids) or "It"
 
 
-class _Audit:
-    """Records the outcome of a call that could change something; reads are not audited."""
+class _Outcome:
+    """The last step of every call: the secrets the arguments carry (a `DB_PASSWORD` environment
+    setting, a key) are scrubbed from the result, even where Batch quoted them back in an error, and
+    a call that could change something is audited; reads are not."""
 
-    def __init__(self, log: AuditLog, tool: AnyTool, args: Mapping[str, Any], principal: str | None) -> None:
-        self.log, self.tool, self.args, self.principal = log, tool, args, principal
+    def __init__(
+        self,
+        log: AuditLog,
+        tool: AnyTool,
+        args: Mapping[str, Any],
+        principal: str | None,
+        user: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.log, self.tool, self.args, self.principal, self.user = log, tool, args, principal, user
+        self.secrets = secret_values(args)
 
     def done(
         self, outcome: str, result: types.CallToolResult, *, request_id: str | None = None
     ) -> types.CallToolResult:
+        if self.secrets:
+            _scrub(result, self.secrets)
         if self.tool.guard != "read" and self.tool.name != "batch_call":
             detail = None
             if outcome != "ok" and result.content and isinstance(result.content[0], types.TextContent):
@@ -240,6 +240,7 @@ class _Audit:
                 outcome=outcome,
                 request_id=request_id,
                 principal=self.principal,
+                user=self.user,
                 detail=detail,
             )
         return result

@@ -6,7 +6,10 @@ Never a traceback, never a secret: every text passes through `redact_text`.
 from __future__ import annotations
 
 from batch_mcp.batch.errors import BatchError, BatchServiceError
+from batch_mcp.batch.rbac import required_permission
+from batch_mcp.catalog.model import HttpBinding
 from batch_mcp.redaction import redact_text
+from batch_mcp.server.users import current_user
 
 # What to try, by Batch error code; codes not listed fall back to the HTTP status.
 HINTS_BY_CODE = {
@@ -32,11 +35,14 @@ HINTS_BY_CODE = {
     "InvalidPropertyValue": "Fix the field named in the details.",
     "MissingRequiredProperty": "Add the field named in the details.",
     "ConditionNotMet": "The entity changed since you read it: read it again and retry with the new ETag.",
+    "AuthorizationFailure": "The credential works but may not do this: check its role on the Batch account.",
+    "InsufficientAccountPermissions": "The account may not do this: check the Batch account's configuration.",
+    "AccountIsDisabled": "The Batch account is disabled; an administrator must enable it.",
 }
 HINTS_BY_STATUS = {
     400: "Fix the arguments named in the details.",
     401: "The credential was refused; check the account key or Entra ID login.",
-    403: "The credential is not allowed to do this, or the account key is wrong.",
+    403: "Batch refused this operation; the code, message and details say why.",
     404: "Check the id; list the parent collection to see what exists.",
     409: "The entity is in a state that does not allow this; read it and retry when its state changes.",
     412: "The entity changed since you read it (ETag); read it again and retry.",
@@ -47,7 +53,11 @@ HINTS_BY_STATUS = {
 }
 
 
-def batch_error_text(tool_name: str, error: BatchError) -> str:
+def batch_error_text(tool_name: str, error: BatchError, *, binding: HttpBinding | None = None) -> str:
+    """`binding` (the tool's HTTP binding) names the request when the error does not."""
+    refusal = _refused_user(tool_name, error, binding)
+    if refusal is not None:
+        return refusal
     if isinstance(error, BatchServiceError):
         lines = [f"{tool_name} failed: Batch answered {error.status} {error.code or ''}".rstrip()]
         if error.message:
@@ -62,3 +72,31 @@ def batch_error_text(tool_name: str, error: BatchError) -> str:
             lines.append(f"request-id: {error.request_id}")
         return redact_text("\n".join(lines))
     return redact_text(f"{tool_name} failed: {error}")
+
+
+def _refused_user(tool_name: str, error: BatchError, binding: HttpBinding | None) -> str | None:
+    """Batch's 403 for a signed-in Entra ID user: who was refused, and the permission to ask for."""
+    user = current_user()
+    if user is None or error.status != 403:
+        return None
+    method = getattr(error, "method", None) or (binding.method if binding else None)
+    path = getattr(error, "path", None) or (binding.path if binding else None)
+    said = getattr(error, "detail", None) or getattr(error, "message", "")
+    lines = [f"{tool_name} failed: Batch refused {user.display} (HTTP 403{' ' + error.code if error.code else ''})"]
+    if said:
+        lines.append(str(said).strip())
+    if method and path:
+        permission = required_permission(method, path)
+        lines.append(
+            f"what to try: {user.display} needs the permission {permission.action} on this Batch account, "
+            f"e.g. through the built-in role {permission.role}; an Azure administrator assigns it under the "
+            "account's Access control (IAM). Nothing was changed."
+        )
+    else:
+        lines.append(
+            f"what to try: {user.display} needs an Azure role on this Batch account that allows this call "
+            "(e.g. Azure Batch Data Contributor); an Azure administrator assigns it under Access control (IAM)."
+        )
+    if error.request_id:
+        lines.append(f"request-id: {error.request_id}")
+    return redact_text("\n".join(lines))

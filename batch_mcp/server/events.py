@@ -10,8 +10,12 @@ that vanishes leaks nothing).
 
 Probes are cheap: entities are read with `If-None-Match` (a 304 carries no body), files with a
 HEAD (size and last-modified). Only `batch://` URIs this server can parse are honoured; a listen
-request's other URIs are left out of its acknowledgment. All callers of one server share one
-principal (the stdio user, or the holder of the HTTP bearer token), so events are not gated further.
+request's other URIs are left out of its acknowledgment.
+
+With Entra ID sign-in every user is apart: a watcher belongs to one user and polls Batch as that
+user (so it sees only what their roles allow), and a listen stream hears only its own user's
+events. Without it, all callers share one principal (the stdio user, or the holder of the HTTP
+bearer token) and share watchers.
 """
 
 from __future__ import annotations
@@ -19,22 +23,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import mcp_types as types
 from anyio.abc import TaskGroup
 from mcp.server.context import ServerRequestContext
 from mcp.server.session import ServerSession
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated
+from mcp.server.subscriptions import ListenHandler, ResourceUpdated, ServerEvent
 from mcp.shared.exceptions import MCPError
 
 from batch_mcp.batch.errors import BatchServiceError
 from batch_mcp.server.file_windows import DEFAULT_WINDOW, PROPERTIES_TOOLS
 from batch_mcp.server.uris import BatchUri, UriError, parse_uri
+from batch_mcp.server.users import User, acting_as, current_user, current_user_key
 from batch_mcp.server.watchers import Backoff, Lease, Probe, TooManyWatchers, WatcherPool
 
 logger = logging.getLogger(__name__)
@@ -59,14 +66,51 @@ class EventsConfig:
 DEFAULT_CONFIG = EventsConfig()
 
 
-class BusChannel:
-    """Delivery to 2026-07-28 listen streams: the bus fans out to every stream that asked for the URI."""
+class UserScopedBus:
+    """The `SubscriptionBus` behind listen streams, each stream hearing only its own user's events.
 
-    def __init__(self, bus: InMemorySubscriptionBus) -> None:
+    A listener is registered from inside its listen request, so it is tagged with the user signed
+    in there (None without Entra ID sign-in); `publish_to` reaches the listeners of one user only."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[object, tuple[str | None, Callable[[ServerEvent], None]]] = {}
+
+    async def publish(self, event: ServerEvent) -> None:
+        await self._deliver(event, lambda _: True)
+
+    async def publish_to(self, user_key: str | None, event: ServerEvent) -> None:
+        await self._deliver(event, lambda key: key == user_key)
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        token = object()
+        self._listeners[token] = (current_user_key(), listener)
+
+        def unsubscribe() -> None:
+            self._listeners.pop(token, None)
+
+        return unsubscribe
+
+    async def _deliver(self, event: ServerEvent, wanted: Callable[[str | None], bool]) -> None:
+        for key, listener in list(self._listeners.values()):
+            if not wanted(key):
+                continue
+            try:
+                listener(event)
+            except Exception:  # one broken listener must not starve the others
+                logger.exception("subscription listener raised; continuing")
+        await anyio.lowlevel.checkpoint()
+
+
+class BusChannel:
+    """Delivery to 2026-07-28 listen streams: the bus fans out to every stream of `user_key` (None:
+    every stream) that asked for the URI."""
+
+    def __init__(self, bus: UserScopedBus, user_key: str | None = None) -> None:
         self.bus = bus
+        self.user_key = user_key
 
     async def send(self, uri: str) -> None:
-        await self.bus.publish(ResourceUpdated(uri=uri))
+        await self.bus.publish_to(self.user_key, ResourceUpdated(uri=uri))
 
 
 class SessionChannel:
@@ -147,9 +191,8 @@ class Events:
         self.client = client
         self.catalog = catalog
         self.config = config or DEFAULT_CONFIG
-        self.bus = InMemorySubscriptionBus()
+        self.bus = UserScopedBus()
         self.listener = ListenHandler(self.bus, max_subscriptions=self.config.max_listen_streams)
-        self._bus_channel = BusChannel(self.bus)
         self._group: TaskGroup | None = None
         self._pool: WatcherPool | None = None
 
@@ -174,19 +217,28 @@ class Events:
             raise RuntimeError("Events is not running (use it as an async context manager)")
         return self._pool
 
-    def probe_for(self, target: BatchUri) -> Probe:
-        if target.is_file:
-            return file_probe(self.client, target)
-        return entity_probe(self.client, target)
+    def probe_for(self, target: BatchUri, user: User | None = None) -> Probe:
+        probe = file_probe(self.client, target) if target.is_file else entity_probe(self.client, target)
+        if user is None:
+            return probe
+
+        async def as_user() -> Any:  # long after the subscribing request, still on its user's behalf
+            with acting_as(user):
+                return await probe()
+
+        return as_user
 
     async def acquire(self, uri: str, channel: Any) -> Lease:
-        """A lease on the watcher of `uri`'s resource; MCPError for a URI we do not serve or at the cap."""
+        """A lease on the watcher of `uri`'s resource (the subscriber's own, with Entra ID sign-in);
+        MCPError for a URI we do not serve or at the cap."""
         try:
             target = parse_uri(uri)
         except UriError as exc:
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from None
+        user = current_user()
+        key = target.key if user is None else f"{user.key} {target.key}"
         try:
-            return await self.pool.acquire(target.key, uri, channel, lambda: self.probe_for(target))
+            return await self.pool.acquire(key, uri, channel, lambda: self.probe_for(target, user))
         except TooManyWatchers as exc:
             raise MCPError(code=types.INVALID_REQUEST, message=f"{exc}; unsubscribe from something first") from None
 
@@ -234,13 +286,14 @@ class Events:
                 message=f"one listen request may watch at most {self.config.max_uris_per_listen} URIs",
             )
         ours = [uri for uri in requested if _parses(uri)]
+        channel = BusChannel(self.bus, current_user_key())
         async with AsyncExitStack() as held:
             leases: list[Lease] = []
             failure: list[BaseException] = []
 
             async def take(uri: str) -> None:
                 try:
-                    leases.append(await self.acquire(uri, self._bus_channel))
+                    leases.append(await self.acquire(uri, channel))
                 except MCPError as exc:
                     failure.append(exc)
 

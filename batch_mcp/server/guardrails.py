@@ -1,15 +1,21 @@
-"""The one policy every tool call passes, decided by the tool's guard class.
+"""The one policy every tool call passes, decided by the tool's guard class and effect rules.
 
 - not enabled (read-only mode, excluded, outside an allow-list) → refuse;
-- any requested pool size above `--max-nodes` → refuse;
+- `--max-nodes`: any fixed pool size above it → refuse; every autoscale formula is sent with a
+  clamp to it appended (`limits.py`), and one that cannot be bounded is refused;
 - `scale` → a live plan; `dry_run` returns it; a scale-down that stops running work, or a scale
   tool marked destructive, needs the user's confirmation;
 - `destructive` → the user's confirmation, with the impact computed from live state;
-- `read` and `write` → proceed.
+- the catalog's `asks` effect rules (a write whose field would stop work or remove data now, read
+  from live state: `effect_checks.py`) → the user's confirmation, with that impact;
+- new command lines for the local emulator with no sandbox in effect → the user's confirmation,
+  showing them (`execution.py`), unless the execution policy is `unrestricted`;
+- everything else proceeds.
 
 Confirmation is asked by the MCP layer (elicitation or `InputRequiredResult`) or the terminal
-(`batch-mcp call`); `--no-confirm` lifts it for unattended automation. Nothing here trusts an
-argument as consent.
+(`batch-mcp call`); `--no-confirm` lifts it for destructive and scale calls and effect rules (not
+for command lines: that is the execution policy's business). Nothing here trusts an argument as
+consent. Several reasons to ask make one question.
 """
 
 from __future__ import annotations
@@ -18,15 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from batch_mcp.server.impact import (
-    Lookups,
-    Missing,
-    ScalePlan,
-    describe_impact,
-    formula_targets,
-    scale_plan,
-    target_sizes,
-)
+from batch_mcp.catalog.effects import Effect
+from batch_mcp.server.effect_checks import effect_impacts
+from batch_mcp.server.execution import ExecPolicy, command_lines
+from batch_mcp.server.impact import Lookups, Missing, ScalePlan, describe_impact, scale_plan
+from batch_mcp.server.limits import FORMULA_FIELD, bound
 from batch_mcp.server.selection import ROUTER_TOOLS, Selection
 
 
@@ -42,6 +44,8 @@ class GuardedTool(Protocol):
 @dataclass(frozen=True)
 class Proceed:
     plan: ScalePlan | None = None
+    args: Mapping[str, Any] | None = None  # what to send, when the guardrails changed it (a bounded formula)
+    note: str | None = None  # said in the result: what the guardrails changed
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class Refuse:
 class Confirm:
     question: str
     plan: ScalePlan | None = None
+    args: Mapping[str, Any] | None = None
+    note: str | None = None
+    unasked: str = ""  # the refusal when the user cannot be asked
 
 
 @dataclass(frozen=True)
@@ -67,17 +74,31 @@ CANNOT_ASK = (
     "elicitation). Nothing was changed. To allow such calls without confirmation in unattended automation, "
     "an operator can start batch-mcp with --no-confirm."
 )
+CANNOT_ASK_EXEC = (
+    "{tool} would run command lines on this computer with no sandbox, which needs the user's yes, and this client "
+    "cannot ask for it (it does not support elicitation). Nothing was changed. An operator can run the emulator "
+    "in a sandbox (--emulator-exec sandbox, where bubblewrap or user namespaces work) or, for trusted setups only, "
+    "allow it with --emulator-exec unrestricted."
+)
 
 
 class Guardrails:
     def __init__(
-        self, *, lookups: Lookups, selection: Selection, max_nodes: int | None, no_confirm: bool, read_only: bool
+        self,
+        *,
+        lookups: Lookups,
+        selection: Selection,
+        max_nodes: int | None,
+        no_confirm: bool,
+        read_only: bool,
+        exec_policy: ExecPolicy | None = None,
     ) -> None:
         self.lookups = lookups
         self.selection = selection
         self.max_nodes = max_nodes
         self.no_confirm = no_confirm
         self.read_only = read_only
+        self.exec_policy = exec_policy
 
     def availability(self, tool: GuardedTool) -> Refuse | None:
         if tool.name in self.selection.enabled:
@@ -93,55 +114,71 @@ class Guardrails:
         unavailable = self.availability(tool)
         if unavailable:
             return unavailable
-        if tool.name in ROUTER_TOOLS:
-            return Proceed()  # the routed call passes these same checks on its own
-        if self.max_nodes is not None:
-            too_big = [n for n in target_sizes(args) if n > self.max_nodes]
-            if too_big:
-                return Refuse(
-                    f"{tool.name} asks for {max(too_big)} nodes; this server allows at most "
-                    f"{self.max_nodes} (--max-nodes). Nothing was changed."
-                )
+        if tool.name in ROUTER_TOOLS or tool.guard == "read":
+            return Proceed()  # a routed call passes these same checks on its own
+        try:
+            sent, note = await self._bounded(tool, args)
+        except _Refused as refused:
+            return Refuse(refused.text)
+        except Missing as gone:
+            return Refuse(f"{tool.name}: the pool was not found ({gone}).")
+        questions: list[str] = []
+        unasked = CANNOT_ASK.format(tool=tool.name)
+        plan: ScalePlan | None = None
         if tool.guard == "scale":
             try:
-                plan = await scale_plan(self.lookups, tool.name, args, self.max_nodes)
+                plan = await scale_plan(self.lookups, tool.name, sent, self.max_nodes)
             except Missing as gone:
                 return Refuse(f"{tool.name}: the pool was not found ({gone}).")
+            if FORMULA_FIELD in sent and note:
+                plan.plan["formulaSent"] = sent[FORMULA_FIELD]
             if plan.refusal:
                 return Refuse(plan.refusal + " Nothing was changed.")
             if args.get("dry_run"):
                 return DryRun(plan.plan)
             if (tool.destructive or plan.stops_work) and not self.no_confirm:
-                return Confirm(plan.question(tool.name), plan)
-            return Proceed(plan)
-        if tool.destructive and not self.no_confirm:
+                questions.append(plan.question(tool.name))
+        elif tool.destructive and not self.no_confirm:
             try:
-                question = await describe_impact(self.lookups, tool.name, args, tool.title)
+                questions.append(await describe_impact(self.lookups, tool.name, sent, tool.title))
             except Missing as gone:
                 return Refuse(f"{tool.name}: nothing to do, the target was not found ({gone}).")
-            return Confirm(question)
-        return Proceed()
+        if not self.no_confirm:
+            effects: tuple[Effect, ...] = getattr(tool, "effects", ())
+            questions.extend(await effect_impacts(self.lookups, effects, sent))
+        if self.exec_policy is not None and self.exec_policy.asks():
+            found = list(command_lines(sent))
+            if found:
+                questions.append(self.exec_policy.question(tool.name, found))
+                unasked = CANNOT_ASK_EXEC.format(tool=tool.name)
+        changed = sent if sent is not args else None
+        if questions:
+            return Confirm("\n\n".join(questions), plan, changed, note, unasked)
+        return Proceed(plan, changed, note)
 
-    async def after(self, tool: GuardedTool, args: Mapping[str, Any], decision: Decision) -> str | None:
-        """Checks that can only run once the call has happened. Returns a note for the result.
-
-        Autoscale on a pool that had it off cannot be evaluated beforehand; with --max-nodes set,
-        evaluate it now and turn it back off if the formula asks for too many nodes.
-        """
-        if tool.name != "pool_enable_auto_scale" or self.max_nodes is None:
-            return None
-        plan = decision.plan if isinstance(decision, Proceed | Confirm) else None
-        if plan is None or "requested" in plan.plan:
-            return None
-        pool_id = args["pool_id"]
-        pool = await self.lookups.get("pool_get", {"pool_id": pool_id, "select": "id,autoScaleRun"})
-        targets = formula_targets((pool.get("autoScaleRun") or {}).get("results", ""))
-        if targets is None or sum(targets) <= self.max_nodes:
-            return None
-        await self.lookups.client.call("pool_disable_auto_scale", {"pool_id": pool_id})
-        if "pool_stop_resize" in self.lookups.catalog:
-            await self.lookups.client.call("pool_stop_resize", {"pool_id": pool_id})
-        return (
-            f"The formula asked for {sum(targets)} nodes, above --max-nodes {self.max_nodes}: autoscale was "
-            f"turned off again and the resize stopped."
+    async def _bounded(self, tool: GuardedTool, args: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
+        """The arguments with every autoscale formula bounded by --max-nodes, and a note saying so."""
+        if self.max_nodes is None:
+            return args, None
+        given = dict(args)
+        if tool.name == "pool_enable_auto_scale" and FORMULA_FIELD not in given:
+            # Without a formula, enabling re-evaluates the pool's current one: bound that one.
+            pool = await self.lookups.get("pool_get", {"pool_id": args["pool_id"], "select": "id,autoScaleFormula"})
+            if isinstance(pool.get(FORMULA_FIELD), str):
+                given[FORMULA_FIELD] = pool[FORMULA_FIELD]
+        bounded = bound(tool.name, given, self.max_nodes)
+        if bounded.refusal:
+            raise _Refused(bounded.refusal + " Nothing was changed.")
+        if not bounded.clamped:
+            return args, None
+        where = ", ".join(pointer.strip("/").replace("/", ".") for pointer in bounded.clamped)
+        return bounded.args, (
+            f"--max-nodes {self.max_nodes}: {where} was sent with a bound appended that keeps dedicated plus spot "
+            f"nodes at or below {self.max_nodes}."
         )
+
+
+class _Refused(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text

@@ -175,6 +175,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
 def _batch_error(exc: BatchError) -> Response:
     if isinstance(exc, BatchServiceError) and exc.status in (404, 409):
         return _error(exc.status, exc.code or "BatchError", exc.message)
+    if exc.status == 403:  # Batch refused the caller (with Entra ID sign-in: this user): say so, not 502
+        return _error(403, exc.code or "Forbidden", exc.message)
     logger.info("file stream failed: %s", exc.message)
     return _error(502, exc.code or type(exc).__name__, exc.message)
 
@@ -194,10 +196,20 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
-def file_routes(runtime_ref: Any, security: TransportSecuritySettings | None = None) -> list[Route]:
+def file_routes(
+    runtime_ref: Any,
+    security: TransportSecuritySettings | None = None,
+    *,
+    required_scopes: list[str] | None = None,
+    resource_metadata_url: Any = None,
+) -> list[Route]:
     """The streaming endpoint's routes, behind the same bearer token (and, given the transport's
-    settings, the same Host/Origin checks) as `/mcp`."""
-    app: Any = RequireAuthMiddleware(FileStreamEndpoint(runtime_ref), required_scopes=[], resource_metadata_url=None)
+    settings, the same Host/Origin checks and, with Entra ID sign-in, the same scope) as `/mcp`."""
+    app: Any = RequireAuthMiddleware(
+        FileStreamEndpoint(runtime_ref),
+        required_scopes=required_scopes or [],
+        resource_metadata_url=resource_metadata_url,
+    )
     if security is not None:
         app = HostCheck(app, security)
     return [Route(FILES_PREFIX + "{rest:path}", endpoint=app, methods=["GET", "HEAD"])]

@@ -222,20 +222,6 @@ class ScalePlan:
         )
 
 
-def target_sizes(args: Any) -> list[int]:
-    """Every requested pool size (dedicated + spot) anywhere in the arguments, e.g. in an auto pool."""
-    found: list[int] = []
-    if isinstance(args, Mapping):
-        if "targetDedicatedNodes" in args or "targetLowPriorityNodes" in args:
-            found.append(int(args.get("targetDedicatedNodes") or 0) + int(args.get("targetLowPriorityNodes") or 0))
-        for value in args.values():
-            found.extend(target_sizes(value))
-    elif isinstance(args, list):
-        for value in args:
-            found.extend(target_sizes(value))
-    return found
-
-
 _RESULT_PAIR = re.compile(r"\$(TargetDedicatedNodes|TargetLowPriorityNodes)=([0-9.]+)")
 
 
@@ -267,9 +253,14 @@ async def scale_plan(look: Lookups, tool: str, args: Mapping[str, Any], max_node
     nodes_going: list[dict[str, Any]] = []
 
     if tool == "pool_resize":
-        requested = (int(args.get("targetDedicatedNodes", 0)), int(args.get("targetLowPriorityNodes", 0)))
-        if "targetDedicatedNodes" not in args:
-            plan["note"] = "targetDedicatedNodes not given: counted as 0 here; pass it to be explicit"
+        target = plan["target"]
+        requested = (
+            int(args.get("targetDedicatedNodes", target["dedicated"])),
+            int(args.get("targetLowPriorityNodes", target["spot"])),
+        )
+        missing = [name for name in ("targetDedicatedNodes", "targetLowPriorityNodes") if name not in args]
+        if missing:
+            plan["note"] = f"{' and '.join(missing)} not given: counted as the current target; pass both to be explicit"
         if pool.get("allocationState") != "steady":
             result.batch_would_refuse = f"the pool is {pool.get('allocationState')}; Batch answers 409 until steady"
         elif pool.get("enableAutoScale"):

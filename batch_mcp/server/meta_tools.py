@@ -20,7 +20,7 @@ from batch_mcp.server.selection import ROUTER_TOOLS
 from batch_mcp.server.server_tools import ServerTool, annotations, object_schema
 
 if TYPE_CHECKING:
-    from batch_mcp.server.engine import CallContext
+    from batch_mcp.server.server_tools import CallContext
 
 
 async def _schema(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult:

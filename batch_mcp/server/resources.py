@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
@@ -26,8 +26,11 @@ from batch_mcp.server.errors import batch_error_text
 from batch_mcp.server.events import ENTITY_TOOLS
 from batch_mcp.server.file_windows import Window, WindowError, mime_type, read_window
 from batch_mcp.server.http_files import file_routes
-from batch_mcp.server.runtime import BackendUnavailable, Live
+from batch_mcp.server.runtime import BackendUnavailable
 from batch_mcp.server.uris import TEMPLATES, BatchUri, UriError, format_uri, parse_uri
+
+if TYPE_CHECKING:
+    from batch_mcp.server.backend import Live
 
 __all__ = ["FILE_META_KEY", "file_routes", "resource_handlers"]
 

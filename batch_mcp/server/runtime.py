@@ -11,24 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
 
 if TYPE_CHECKING:
-    from batch_mcp.server.backend import Backend
+    from batch_mcp.server.backend import Backend, Live
     from batch_mcp.server.engine import Engine
     from batch_mcp.server.events import Events
-
-
-@dataclass
-class Live:
-    """A connected backend with the engine and event watchers over it."""
-
-    engine: Engine
-    backend: Backend
-    events: Events
 
 
 class BackendUnavailable(RuntimeError):

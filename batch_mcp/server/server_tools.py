@@ -1,18 +1,56 @@
 """Tools the server defines itself (meta tools, agent-sized workflows), shaped like catalog tools
-so that listing, selection, validation, guardrails and audit treat both kinds the same way."""
+so that listing, selection, validation, guardrails and audit treat both kinds the same way, and the
+context every call runs in. A handler reaches the engine only through `ToolHost`, the part of it a
+tool may use (the engine imports this module, never the other way round)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import mcp_types as types
 
-if TYPE_CHECKING:
-    from batch_mcp.server.engine import CallContext
+from batch_mcp.catalog import Catalog, ToolDef
 
-Handler = Callable[["CallContext", dict[str, Any]], Awaitable[types.CallToolResult]]
+if TYPE_CHECKING:
+    from batch_mcp.batch import BatchClient
+
+Answer = Literal["accept", "decline", "cannot"]
+
+
+class Asker(Protocol):
+    async def __call__(self, question: str) -> Answer: ...
+
+
+async def cannot_ask(question: str) -> Answer:
+    return "cannot"
+
+
+async def no_progress(progress: float, total: float | None = None, message: str | None = None) -> None:
+    return None
+
+
+class ToolHost(Protocol):
+    """What a tool's handler may use of the engine that runs it."""
+
+    catalog: Catalog
+    client: BatchClient
+    tools: dict[str, AnyTool]
+
+    async def call(self, name: str, args: Mapping[str, Any] | None, ctx: CallContext) -> types.CallToolResult: ...
+
+
+@dataclass
+class CallContext:
+    engine: ToolHost
+    asker: Asker = cannot_ask
+    progress: Callable[[float, float | None, str | None], Awaitable[None]] = no_progress
+    principal: str | None = None
+    user: Mapping[str, Any] | None = None  # the signed-in Entra ID user (object id, name), for the audit log
+
+
+Handler = Callable[[CallContext, dict[str, Any]], Awaitable[types.CallToolResult]]
 
 
 def annotations(
@@ -52,3 +90,6 @@ def object_schema(properties: Mapping[str, Any], required: list[str] | None = No
     if required:
         schema["required"] = required
     return schema
+
+
+AnyTool = ToolDef | ServerTool

@@ -1,9 +1,10 @@
 """Serving the MCP server over stdio or Streamable HTTP.
 
 HTTP always requires a bearer token and always checks Host and Origin (DNS-rebinding
-protection), whatever the bind address. A token is generated for loopback binds when none is
-given; a non-loopback bind without an explicit token is refused, as is a wildcard bind without
-an explicit list of allowed host names.
+protection), whatever the bind address. The token is either one shared static token (generated
+for loopback binds when none is given; a non-loopback bind without an explicit token is refused)
+or, with `--http-auth entra`, each user's own Microsoft Entra ID access token (`server.entra`).
+A wildcard bind needs an explicit list of allowed host names (or the public URL's).
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from mcp.server import Server
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.applications import Starlette
 from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from batch_mcp.server.entra import EntraAuthorization
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 MCP_PATH = "/mcp"
@@ -58,44 +62,72 @@ class StaticTokenVerifier:
 
 @dataclass
 class HttpPlan:
-    token: str
+    token: str | None  # None with Entra ID sign-in (--http-auth entra): each user brings their own
     generated: bool
     security: TransportSecuritySettings
 
 
-def plan_http(host: str, port: int, token: str | None, allowed_hosts: list[str]) -> HttpPlan:
+def plan_http(
+    host: str,
+    port: int,
+    token: str | None,
+    allowed_hosts: list[str],
+    *,
+    static_token: bool = True,
+    public_host: str | None = None,
+) -> HttpPlan:
+    """`static_token=False` for Entra ID sign-in: no shared token; `public_host` (from --public-url)
+    is then also a Host clients may use."""
     loopback = is_loopback(host)
-    if not loopback and not token:
+    if static_token and not loopback and not token:
         raise TransportConfigError(
             f"refusing to listen on {host} without a token: pass --token or set BATCH_MCP_TOKEN "
             "(a generated token is only offered on loopback addresses)"
         )
-    if is_wildcard(host) and not allowed_hosts:
+    if not static_token and not loopback and not public_host:
+        raise TransportConfigError(
+            f"listening on {host} with Entra ID sign-in needs --public-url, the https URL clients use "
+            "(it is the resource their tokens are issued for)"
+        )
+    if is_wildcard(host) and not allowed_hosts and not public_host:
         raise TransportConfigError(
             f"listening on {host!r} needs --allowed-hosts naming the host names clients use (DNS-rebinding "
             "protection checks the Host header against them)"
         )
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"] if loopback else [f"{host}:{port}", host]
-    for name in allowed_hosts:
+    for name in [*allowed_hosts, *([public_host] if public_host else [])]:
         hosts += [name] if ":" in name else [name, f"{name}:*"]
     origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )
+    if not static_token:
+        return HttpPlan(token=None, generated=False, security=security)
     generated = not token
     return HttpPlan(token=token or secrets.token_urlsafe(32), generated=generated, security=security)
 
 
 def http_app(
-    server: Server, host: str, port: int, plan: HttpPlan, extra_routes: list[Route] | None = None
-) -> Starlette:
-    verifier = StaticTokenVerifier(plan.token)
-    auth = AuthSettings(
-        issuer_url=f"http://{'127.0.0.1' if is_wildcard(host) else host}:{port}",
-        resource_server_url=None,
-        required_scopes=[],
-    )
-    return server.streamable_http_app(
+    server: Server,
+    host: str,
+    port: int,
+    plan: HttpPlan,
+    extra_routes: list[Route] | None = None,
+    entra: EntraAuthorization | None = None,
+) -> Any:
+    """The Streamable HTTP app: behind the plan's static token, or Entra ID sign-in when `entra` is given."""
+    if entra is None:
+        assert plan.token is not None
+        verifier: Any = StaticTokenVerifier(plan.token)
+        auth = AuthSettings(
+            issuer_url=f"http://{'127.0.0.1' if is_wildcard(host) else host}:{port}",
+            resource_server_url=None,
+            required_scopes=[],
+        )
+    else:
+        verifier, auth = entra.verifier, entra.auth_settings()
+        extra_routes = [*entra.routes(), *(extra_routes or [])]
+    app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         host=host,
         transport_security=plan.security,
@@ -103,6 +135,7 @@ def http_app(
         token_verifier=verifier,
         custom_starlette_routes=extra_routes,
     )
+    return entra.wrap(app) if entra is not None else app
 
 
 async def serve_stdio(server: Server) -> None:
@@ -112,7 +145,7 @@ async def serve_stdio(server: Server) -> None:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-async def serve_http(app: Starlette, host: str, port: int) -> None:
+async def serve_http(app: Any, host: str, port: int) -> None:
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")

@@ -83,3 +83,12 @@ def test_the_servers_log_lines_mask_registered_secrets_and_sas_signatures() -> N
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "retrying %s with %s", (SAS_URL, CANARY_TOKEN), None)
     line = RedactingFormatter("%(message)s").format(record)
     assert CANARY_SIG not in line and CANARY_TOKEN not in line and "sig=***" in line
+
+
+def test_a_jwt_anywhere_in_a_text_is_masked() -> None:
+    """Entra ID tokens (each user's, and those obtained on their behalf) are never registered one by one."""
+    from batch_mcp.redaction import redact_text
+
+    token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJvaWQiOiI2ZDFjN2YzZSIsInRpZCI6Ijcy" + "In0.c2lnbmF0dXJlLWJ5dGVz"
+    text = redact_text(f"AADSTS50013: Assertion failed signature validation: {token} (trace 1)")
+    assert token not in text and "eyJ" not in text and "trace 1" in text

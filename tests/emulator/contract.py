@@ -20,7 +20,7 @@ import httpx2
 from batch_mcp.catalog.generator.schemas import SchemaBuilder, strip_marks
 from batch_mcp.catalog.generator.spec import Operation, Spec
 from batch_mcp.catalog.validation import make_validator
-from batch_mcp.emulator import EmulatorConfig, create_app
+from batch_mcp.emulator import EmulatorConfig, create_app, versions
 from tests.emulator.conftest import Api
 
 BASE = "https://account.region.batch.azure.com"
@@ -124,6 +124,25 @@ def response_validator(specs_dir: Path, version: str, op: Operation, status: int
         return None
     converted = strip_marks(SchemaBuilder(spec(specs_dir, version), {}).convert(schema, inline=True))
     return make_validator(converted)
+
+
+def int64_as_numbers(plan: dict[str, Any], value: Any, path: str = "$") -> Any:
+    """The service writes 64-bit integers as JSON strings; check each is one, and turn it back into
+    the number the spec's schema (type integer) describes."""
+    if isinstance(value, list):
+        return [int64_as_numbers(plan, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for name, action in plan.items():
+        if name not in out:
+            continue
+        if action == versions.STRING:
+            assert isinstance(out[name], str) and out[name].lstrip("-").isdigit(), f"{path}.{name}: {out[name]!r}"
+            out[name] = int(out[name])
+        elif isinstance(action, dict):
+            out[name] = int64_as_numbers(action, out[name], f"{path}.{name}")
+    return out
 
 
 def documented_headers(op: Operation, status: int) -> set[str]:

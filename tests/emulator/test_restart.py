@@ -36,6 +36,7 @@ def emulator_process(data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], st
             "--transition-delay",
             "0.05",
             "--no-seed-pool",
+            "--no-auth",  # loopback only: this test is about restarts, not authentication
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

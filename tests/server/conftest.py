@@ -24,6 +24,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "emulator_transition_delay": 0.05,
         "audit_log": tmp_path / "audit.jsonl",
         "toolsets": ["all"],
+        # These tests are about other things than the execution policy (tests/security covers it):
+        # tasks run on the host without asking, as on a trusted setup.
+        "emulator_exec": "unrestricted",
     }
     values.update(overrides)
     return Settings(**values)

@@ -32,6 +32,7 @@ def server_env(tmp_path: Path) -> dict[str, str]:
             "BATCH_MCP_EMULATOR_DATA_DIR": ":memory:",
             "BATCH_MCP_EMULATOR_TRANSITION_DELAY": "0.05",
             "BATCH_MCP_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+            "BATCH_MCP_EMULATOR_EXEC": "unrestricted",
         }
     )
     return env

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batch_mcp.catalog.generator.effects import EffectError, derived_effects, text_effects
 from batch_mcp.catalog.generator.schemas import SchemaBuilder, compact, strip_marks
 from batch_mcp.catalog.generator.spec import Operation, Parameter, Spec
 
@@ -68,6 +69,8 @@ class OperationText:
     toolset: str
     destructive: bool = False
     idempotent: bool = False
+    review: str | None = None  # for write tools: why a plain write is right, or what the effects guard
+    effects: tuple[dict[str, Any], ...] = ()  # hand-written effect rules (see catalog/effects.py)
 
 
 def load_texts(path: Path = TEXTS_PATH) -> tuple[dict[str, OperationText], dict[str, str], dict[str, str]]:
@@ -75,6 +78,7 @@ def load_texts(path: Path = TEXTS_PATH) -> tuple[dict[str, OperationText], dict[
     ops: dict[str, OperationText] = {}
     for toolset in TOOLSETS:
         for key, entry in data.get(toolset, {}).items():
+            entry = {**entry, "effects": tuple(entry.get("effects", ()))}
             ops[key] = OperationText(toolset=toolset, **entry)
     unknown = set(data) - set(TOOLSETS) - {"args", "fields"}
     if unknown:
@@ -224,6 +228,11 @@ def build_tool(
     if op.pageable:
         http["paging"] = {"items": "value", "nextLink": op.next_link_name or "odata.nextLink", "pageSize": "maxresults"}
 
+    try:
+        effects = [*text_effects(builder.spec, op, list(text.effects)), *derived_effects(builder.spec, op)]
+    except EffectError as exc:
+        raise CatalogError(str(exc)) from None
+
     tool: dict[str, Any] = {
         "name": text.name,
         "title": text.title,
@@ -239,6 +248,10 @@ def build_tool(
         tool["outputSchema"] = output
     if collapsed:
         tool["collapsed"] = collapsed
+    if effects:
+        tool["effects"] = [e.to_json() for e in effects]
+    if text.review:
+        tool["review"] = text.review
     return tool, set(collapsed.values())
 
 
@@ -284,6 +297,8 @@ def build_catalog(spec_path: Path, texts_path: Path = TEXTS_PATH) -> dict[str, A
             raise CatalogError(f"{op.key}: unknown guard {text.guard!r}")
         if text.name in tools:
             raise CatalogError(f"{op.key}: tool name {text.name!r} used twice")
+        if text.guard == "write" and not text.review:
+            raise CatalogError(f"{op.key}: a write tool needs a `review` note in texts.toml (see its header)")
         tool, models = build_tool(op, text, builder, arg_texts)
         tools[text.name] = tool
         referenced |= models

@@ -59,6 +59,7 @@ class ExecutionOps(BackendBase):
             ("node", "started"): lambda: self.finish_start(entity, now),
             ("node", "rebooted"): lambda: self.finish_restart(entity, False, now),
             ("node", "reimaged"): lambda: self.finish_restart(entity, True, now),
+            ("node", "deallocated"): lambda: self.finish_deallocate(entity, now),
             ("job", "wallclock"): lambda: self.begin_termination(entity, "MaxWallClockTimeExpiry", now),
             ("job", "disabled"): lambda: self.finish_disable(entity, now),
             ("job", "enabled"): lambda: self.set_state(entity, "active", now),
@@ -390,6 +391,8 @@ class ExecutionOps(BackendBase):
         if node.internal.pop("leave_when_idle", False):
             self.set_node_state(node, "leavingpool", now)
             self.set_timer(node, "left", now + self.delay())
+        elif node.internal.get("after_tasks") == "deallocate":
+            self.begin_deallocate(node, now)
         elif node.internal.get("after_tasks"):
             self.begin_restart(node, node.internal["after_tasks"] == "reimage", now)
 

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from batch_mcp.emulator import errors
+from batch_mcp.emulator.backend import defaults
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.backend.faults import auto_pool_error
 from batch_mcp.emulator.backend.pools import check_id
@@ -42,15 +43,7 @@ class JobOps(BackendBase):
             state="active",
             stateTransitionTime=iso(now),
         )
-        body.setdefault("usesTaskDependencies", False)
-        body.setdefault("priority", 0)
-        body.setdefault("allowTaskPreemption", False)
-        body.setdefault("maxParallelTasks", -1)
-        constraints = body.setdefault("constraints", {})
-        constraints.setdefault("maxWallClockTime", UNLIMITED_TEXT)
-        constraints.setdefault("maxTaskRetryCount", 0)
-        body.setdefault("onAllTasksComplete", "noaction")
-        body.setdefault("onTaskFailure", "noaction")
+        defaults.job_spec(body)
         if not -1000 <= body["priority"] <= 1000:
             raise errors.invalid_property("priority", body["priority"], "Priority ranges from -1000 to 1000.")
         if body["maxParallelTasks"] == 0 or body["maxParallelTasks"] < -1:

@@ -62,8 +62,7 @@ class NodeOps(BackendBase):
             "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(now)},
             "virtualMachineInfo": {"imageReference": vm.get("imageReference") or DEFAULT_IMAGE},
         }
-        if pool.body.get("certificateReferences"):
-            body["certificateReferences"] = pool.body["certificateReferences"]
+        body["certificateReferences"] = list(pool.body.get("certificateReferences") or [])
         node = self.new_entity("node", pool.id, node_id, body, now)
         node.internal["index"] = index
         node.internal["slots"] = {}
@@ -202,6 +201,43 @@ class NodeOps(BackendBase):
             node.internal["users"] = {}
         self.set_node_state(node, "starting", now)
         self.set_timer(node, "started", now + self.delay())
+
+    def deallocate_node(self, pool_id: str, node_id: str, params: dict[str, Any] | None) -> Entity:
+        """Stop a node's VM (2024-07-01.20.0 on): deallocating, then deallocated until started."""
+        node = self.usable_node(pool_id, node_id)
+        if node.body["state"] in ("deallocating", "deallocated"):
+            raise errors.conflict("NodeDeallocated", "The node is deallocated or being deallocated.")
+        option = (params or {}).get("nodeDeallocateOption") or "requeue"
+        if option not in ("requeue", "terminate", "taskcompletion", "retaineddata"):
+            raise errors.invalid_property("nodeDeallocateOption", option)
+        now = self.now()
+        if option in ("taskcompletion", "retaineddata") and node.internal.get("slots"):
+            node.internal["after_tasks"] = "deallocate"
+            node.body["schedulingState"] = "disabled"
+            self.touch(node, now)
+        else:
+            self.evict_runs(node, "terminate" if option == "terminate" else "requeue", now)
+            self.begin_deallocate(node, now)
+        self.save(node)
+        return node
+
+    def begin_deallocate(self, node: Entity, now: float) -> None:
+        node.internal.pop("after_tasks", None)
+        self.set_node_state(node, "deallocating", now)
+        self.set_timer(node, "deallocated", now + self.delay())
+
+    def finish_deallocate(self, node: Entity, now: float) -> None:
+        self.set_node_state(node, "deallocated", now)
+
+    def start_node(self, pool_id: str, node_id: str) -> Entity:
+        """Start a deallocated node again; it boots like a rebooted one."""
+        node = self.get_node(pool_id, node_id)
+        if node.body["state"] != "deallocated":
+            raise errors.conflict("NodeNotDeallocated", "Only a deallocated node can be started.")
+        now = self.now()
+        self.finish_restart(node, False, now)
+        self.save(node)
+        return node
 
     def disable_scheduling_node(self, pool_id: str, node_id: str, params: dict[str, Any] | None) -> Entity:
         node = self.get_node(pool_id, node_id)

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from batch_mcp.emulator import autoscale_bridge, errors, images, vmsizes
+from batch_mcp.emulator.backend import defaults
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import format_duration, from_epoch, iso, parse_duration
@@ -58,6 +59,7 @@ class PoolOps(BackendBase):
             currentDedicatedNodes=0,
             currentLowPriorityNodes=0,
         )
+        defaults.pool_spec(body)
         body.setdefault("taskSlotsPerNode", 1)
         body.setdefault("taskSchedulingPolicy", {"nodeFillType": "spread"})
         body.setdefault("enableInterNodeCommunication", False)
@@ -406,7 +408,9 @@ class PoolOps(BackendBase):
                 "AutoScalingNotEnabled", "Autoscale must be enabled on the pool before a formula can be evaluated."
             )
         formula = autoscale_bridge.parse(params["autoScaleFormula"])
-        return autoscale_bridge.run(formula, self.autoscale_inputs(pool), self.now())
+        run = autoscale_bridge.run(formula, self.autoscale_inputs(pool), self.now())
+        run.pop("_values", None)  # the targets the run would apply: ours, not the service's answer
+        return run
 
     def autoscale_inputs(self, pool: Entity) -> autoscale_bridge.Inputs:
         scalars = {

@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from batch_mcp.emulator import errors
+from batch_mcp.emulator.backend import defaults
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.backend.pools import check_id
 from batch_mcp.emulator.store import Entity
@@ -34,6 +35,8 @@ class ScheduleOps(BackendBase):
             executionInfo={},
         )
         body.setdefault("schedule", {})
+        if isinstance(body.get("jobSpecification"), dict):
+            defaults.job_spec(body["jobSpecification"])
         entity = self.new_entity("schedule", "", schedule_id, body, now)
         entity.internal.update(runs=0, succeeded=0, failed=0, retries=0, wall=0.0, wait=0.0)
         self.plan_next_run(entity, now, first=True)
@@ -153,6 +156,8 @@ class ScheduleOps(BackendBase):
         for key in keys:
             if key in params:
                 schedule.body[key] = copy.deepcopy(params[key])
+                if key == "jobSpecification" and isinstance(schedule.body[key], dict):
+                    defaults.job_spec(schedule.body[key])
             elif replace and key == "metadata":
                 schedule.body[key] = []
         if "schedule" in params:

@@ -10,6 +10,7 @@ import shutil
 from typing import Any
 
 from batch_mcp.emulator import errors
+from batch_mcp.emulator.backend import defaults
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.backend.pools import check_id
 from batch_mcp.emulator.runner import KILLED_EXIT_CODE, RunResult, failure
@@ -67,6 +68,7 @@ class TaskOps(BackendBase):
         if "multiInstanceSettings" in body:
             body["multiInstanceSettings"].setdefault("numberOfInstances", 1)
         body.setdefault("requiredSlots", 1)
+        body.setdefault("userIdentity", defaults.auto_user())
         if body["requiredSlots"] < 1:
             raise errors.invalid_property("requiredSlots", body["requiredSlots"])
         body.update(

@@ -11,7 +11,7 @@ from batch_mcp.batch.errors import BatchError
 from batch_mcp.server.impact import Lookups, Missing
 
 if TYPE_CHECKING:
-    from batch_mcp.server.engine import CallContext
+    from batch_mcp.server.server_tools import CallContext
 
 T = TypeVar("T")
 READ_CONCURRENCY = 8  # concurrent reads one workflow call may have in flight

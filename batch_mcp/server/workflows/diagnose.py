@@ -23,7 +23,7 @@ from batch_mcp.server.workflows.tail import NODE_FILE_TOOL, TASK_FILE_TOOL, Tail
 from batch_mcp.server.workflows.verdict import Facts, verdict
 
 if TYPE_CHECKING:
-    from batch_mcp.server.engine import CallContext
+    from batch_mcp.server.server_tools import CallContext
 
 TAIL_BYTES = 4 * 1024
 STDERR_LINES = 20

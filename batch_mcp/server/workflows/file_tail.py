@@ -28,7 +28,7 @@ from batch_mcp.server.workflows.tail import (
 
 if TYPE_CHECKING:
     from batch_mcp.batch import BatchClient
-    from batch_mcp.server.engine import CallContext
+    from batch_mcp.server.server_tools import CallContext
 
 DEFAULT_LINES = 40
 MAX_LINES = 500

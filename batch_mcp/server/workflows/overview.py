@@ -19,7 +19,7 @@ from batch_mcp.server.server_tools import ServerTool, object_schema
 from batch_mcp.server.workflows.common import READ_ONLY_HINTS, gather, listed_node_states, merged_node_counts, short
 
 if TYPE_CHECKING:
-    from batch_mcp.server.engine import CallContext
+    from batch_mcp.server.server_tools import CallContext
 
 POOLS_SHOWN = 15
 JOBS_SHOWN = 15

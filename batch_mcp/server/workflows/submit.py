@@ -24,7 +24,7 @@ from batch_mcp.server.server_tools import ServerTool, object_schema
 from batch_mcp.server.workflows.common import ID, Progress, short
 
 if TYPE_CHECKING:
-    from batch_mcp.server.engine import CallContext
+    from batch_mcp.server.server_tools import CallContext
     from batch_mcp.server.workflows.task_check import TaskChecker
 
 MAX_TASKS = 100_000  # per call; a larger batch is better split across calls

@@ -22,7 +22,7 @@ from batch_mcp.server.workflows.common import ID, READ_ONLY_HINTS, Progress, nod
 from batch_mcp.server.workflows.verdict import WAITING_NODE_STATES
 
 if TYPE_CHECKING:
-    from batch_mcp.server.engine import CallContext
+    from batch_mcp.server.server_tools import CallContext
 
 DEFAULT_TIMEOUT = 180
 MAX_TIMEOUT = 900
