@@ -262,15 +262,16 @@ class ExecutionOps(BackendBase):
             self.set_state(task, "running", self.now())
             self.save(task)
         try:
-            run["packages"] = await self.package_env(pool_id, node_id, task.body.get("applicationPackageReferences"))
+            packages = await self.package_env(pool_id, node_id, task.body.get("applicationPackageReferences"))
         except PackageError as exc:
             self.finish_run(job_id, task_id, run_id, RunResult(self.now(), self.now(), failure=exc.info))
             return
-        task = self.current_run(job_id, task_id, run_id)
-        if task is None:
-            return
-        task.internal["run"]["packages"] = run["packages"]
-        self.save(task)
+        if packages:  # kept on the run, for task_spec (and multi-instance subtasks) to read
+            task = self.current_run(job_id, task_id, run_id)
+            if task is None:
+                return
+            task.internal["run"]["packages"] = packages
+            self.save(task)
         instances = run["nodes"]
         if len(instances) > 1:
             await self.run_subtasks(job_id, task_id, run_id)

@@ -32,6 +32,8 @@ class PackageOps(BackendBase):
         pool = self.find("pool", "", pool_id)
         wanted = [*((pool.body.get("applicationPackageReferences") or []) if pool else []), *(refs or [])]
         env: dict[str, str] = {}
+        if not wanted:
+            return env
         folder = self.files.node_root(pool_id, node_id) / "applications"
         for ref in wanted:
             try:
