@@ -55,8 +55,11 @@ VERSIONS = (
     "2024-07-01.20.0",
     "2025-06-01",
 )
-# The 2025-06-01 SDK leaves out the account certificate operations, which its spec keeps (marked
-# deprecated). They apply only when that version is read from its SDK release.
+# The 2025-06-01 SDK leaves out parts that its spec keeps: the account certificate operations
+# (deprecated) and a few fields (checked against the 2025-06-01 BatchService.json: CloudPool and
+# PoolAddParameter keep targetNodeCommunicationMode/currentNodeCommunicationMode, TaskAddParameter
+# keeps authenticationTokenSettings; certificateReferences and resourceTags are gone from it).
+# Restored, as the version before had them, only when that version is read from its SDK release.
 SDK_HIDDEN = {
     "2025-06-01": {
         "operations": (
@@ -66,7 +69,8 @@ SDK_HIDDEN = {
             "DELETE /certificates(thumbprintAlgorithm={thumbprintAlgorithm},thumbprint={thumbprint})",
             "POST /certificates(thumbprintAlgorithm={thumbprintAlgorithm},thumbprint={thumbprint})/canceldelete",
         ),
-        "like": "2024-07-01.20.0",  # those operations, as the version before had them
+        "fields": ("authenticationTokenSettings", "targetNodeCommunicationMode", "currentNodeCommunicationMode"),
+        "like": "2024-07-01.20.0",
     }
 }
 PLUMBING = {"api-version", "timeout", "timeOut", "client-request-id", "return-client-request-id", "ocp-date"}
@@ -370,6 +374,24 @@ def apply_sdk_hidden(definitions: dict[str, Definition]) -> None:
                     _copy_model(like, d, model)
 
 
+def restore_hidden_fields(definitions: dict[str, Definition], labels: dict[str, dict[str, str]]) -> None:
+    """Put back the fields an SDK release hides (see SDK_HIDDEN), model by model (by label)."""
+    for version, hidden in SDK_HIDDEN.items():
+        d, like = definitions[version], definitions[hidden["like"]]
+        if not d.source.endswith(".whl"):
+            continue
+        like_models = {label: model for model, label in labels[like.version].items()}
+        for model, label in list(labels[version].items()):
+            source = like.models.get(like_models.get(label, ""), {})
+            for name in hidden["fields"]:
+                if name in source and name not in d.models[model]:
+                    target = source[name]
+                    d.models[model][name] = target
+                    if target:
+                        _copy_model(like, d, target)
+                        labels[version].setdefault(target, labels[like.version].get(target, target))
+
+
 def _copy_model(src: Definition, dst: Definition, model: str | None) -> None:
     if not model or model in dst.models:
         return
@@ -434,6 +456,7 @@ def build_table(definitions: dict[str, Definition]) -> dict:
         raise SystemExit(f"no source for {', '.join(missing)}")
     apply_sdk_hidden(definitions)
     labels = label_models(definitions)
+    restore_hidden_fields(definitions, labels)
     op_versions: dict[str, list[str]] = {}
     query_versions: dict[str, dict[str, list[str]]] = {}
     op_roots: dict[str, dict[str, dict[str, list[str]]]] = {}

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx2
 
 from batch_mcp.batch.auth import describe_auth
@@ -32,6 +33,7 @@ from batch_mcp.batch.errors import (
     BatchServiceError,
     BatchTimeoutError,
     BatchTransportError,
+    BatchUnreachableError,
 )
 from batch_mcp.batch.paging import Continuation, check_link
 from batch_mcp.batch.retry import MAYBE_APPLIED_ERRORS, RetryMode, RetryPolicy, RetryState
@@ -48,6 +50,7 @@ _log = logging.getLogger("batch_mcp.batch")
 MAX_PAGE_SIZE = 1000
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
+ENDPOINT_HINT = "Check the endpoint setting: --endpoint or AZURE_BATCH_ENDPOINT (unset: the local emulator)"
 # The error codes with which Batch (and the Azure front end before it) says the credential itself was
 # refused; any other 403 is the service refusing the operation, reported with its code and values.
 AUTHENTICATION_FAILURE_CODES = frozenset(
@@ -120,8 +123,10 @@ class BatchClient:
         user_agent: str | None = None,
         max_connections: int = 32,
         now: Callable[[], str] | None = None,
+        endpoint_hint: str = ENDPOINT_HINT,
     ) -> None:
         self.catalog = catalog
+        self.endpoint_hint = endpoint_hint
         self.api_version = catalog.api_version
         url = httpx2.URL(normalize_endpoint(endpoint))
         self.endpoint_url = url
@@ -363,7 +368,14 @@ class BatchClient:
             return reply.response
 
         reply = await self._exchange("GET", url, params, prepared.headers, None, RetryMode.SAFE, label, stream=True)
-        stream = FileStream(reply.response, byte_range=byte_range, reopen=reopen, policy=self._retry, label=label)
+        stream = FileStream(
+            reply.response,
+            byte_range=byte_range,
+            reopen=reopen,
+            policy=self._retry,
+            label=label,
+            stall_timeout=self._timeout_total,
+        )
         try:
             yield stream
         finally:
@@ -497,14 +509,35 @@ class BatchClient:
         debug = _log.isEnabledFor(logging.DEBUG)
         while True:
             base_headers["ocp-date"] = self._now()
-            request = self._http.build_request(
-                method, url, params=params, headers=base_headers, content=content, timeout=self._attempt_timeout(state)
-            )
-            started = time.perf_counter() if debug else 0.0
             try:
-                response = await self._http.send(request, stream=True)
-            except httpx2.RequestError as exc:
-                await self._retry_or_raise(state, exc, mode, label)
+                request = self._http.build_request(
+                    method,
+                    url,
+                    params=params,
+                    headers=base_headers,
+                    content=content,
+                    timeout=self._attempt_timeout(state),
+                )
+            except (httpx2.InvalidURL, UnicodeError) as exc:  # e.g. an over-long URL, a non-ASCII header
+                shown = redact_text(label if len(label) <= 200 else label[:200] + "...")
+                raise ArgumentError(f"{shown}: the request cannot be sent as given ({str(exc)[:200]})") from None
+            started = time.perf_counter() if debug else 0.0
+            # One deadline over connect, headers and body: httpx's own timeouts are per read, so a
+            # reply trickling in a byte at a time would reset them forever.
+            limit = max(0.01, min(self._timeout_total, self._retry.remaining(state)))
+            response: httpx2.Response | None = None
+            body = b""
+            try:
+                with anyio.fail_after(limit):
+                    response = await self._http.send(request, stream=True)
+                    wanted = response.status_code < 300 or response.status_code in accept
+                    if not (wanted and stream):
+                        body = await (response.aread() if wanted else _error_body(response))
+            except (TimeoutError, httpx2.RequestError) as exc:
+                if response is not None:
+                    await response.aclose()
+                failure = exc if isinstance(exc, httpx2.RequestError) else _no_reply(request, limit)
+                await self._retry_or_raise(state, failure, mode, label)
                 continue
             status = response.status_code
             if debug:
@@ -520,19 +553,12 @@ class BatchClient:
                 if stream:
                     return _Reply(response, None, state.attempt, request_id)
                 try:
-                    body = await response.aread()
                     data = _parse_json(body, status, response, label) if parse_json else None
-                except (httpx2.RequestError, BatchProtocolError) as exc:
-                    await response.aclose()
+                except BatchProtocolError as exc:
                     await self._retry_or_raise(state, exc, mode, label)
                     continue
                 return _Reply(response, data, state.attempt, request_id)
-            try:
-                body = await response.aread()
-            except httpx2.RequestError:
-                body = b""
-            finally:
-                await response.aclose()
+            await response.aclose()
             if status == 401 or (status == 403 and _says_authentication_failed(body)):
                 raise self._auth_error(status, response.headers, body)
             decision = policy.on_status(state, status, response.headers, mode)
@@ -551,10 +577,14 @@ class BatchClient:
             return
         if isinstance(exc, BatchProtocolError):
             raise exc
+        if decision.lasting is not None:
+            raise BatchUnreachableError(self.endpoint, decision.lasting, self.endpoint_hint, attempts=state.attempt)
         method = label.partition(" ")[0]
         maybe_applied = isinstance(exc, MAYBE_APPLIED_ERRORS) and method not in ("GET", "HEAD")
         detail = str(exc).strip()
         text = f"{label}: {type(exc).__name__}{': ' + detail if detail else ''} ({decision.reason})"
+        if isinstance(exc, httpx2.TimeoutException):
+            text = f"Batch is not answering: {text}"
         if maybe_applied and mode is not RetryMode.SAFE:
             text += ". The request may have been applied: check the resource before repeating it"
         error_type = BatchTimeoutError if isinstance(exc, httpx2.TimeoutException) else BatchTransportError
@@ -619,6 +649,18 @@ def _parse_range(text: str) -> tuple[int, int | None] | None:
 
 def _path_of(label: str) -> str:
     return label.partition(" ")[2]
+
+
+async def _error_body(response: httpx2.Response) -> bytes:
+    """An error reply's body, or nothing when the connection breaks while reading it."""
+    try:
+        return await response.aread()
+    except httpx2.RequestError:
+        return b""
+
+
+def _no_reply(request: httpx2.Request, limit: float) -> httpx2.ReadTimeout:
+    return httpx2.ReadTimeout(f"no complete reply within {limit:.3g} s", request=request)
 
 
 def _says_authentication_failed(body: bytes) -> bool:

@@ -2,6 +2,11 @@
 
 If the connection drops mid-body, the stream asks for the rest with a byte range from where it
 stopped (within the retry policy's budget), so a long download or a tail survives a reset.
+
+A download may take as long as its size needs, but it must keep moving: every `chunk_size` bytes
+must arrive within `stall_timeout` seconds. httpx's read timeout is per read, so a body trickling
+in a byte at a time would never trip it; this deadline does, and the stall is handled like a
+dropped connection (resumed if the budget allows, else "Batch is not answering").
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
+import anyio
 import httpx2
 
 from batch_mcp.batch.errors import ArgumentError, BatchTimeoutError, BatchTransportError
@@ -39,6 +45,7 @@ class FileStream:
         reopen: Reopen,
         policy: RetryPolicy,
         label: str,
+        stall_timeout: float = 30.0,
     ) -> None:
         self._response = response
         self.status = response.status_code
@@ -49,6 +56,7 @@ class FileStream:
         self._reopen = reopen
         self._policy = policy
         self._label = label
+        self._stall_timeout = stall_timeout
         self._skip = 0
         self.delivered = 0  # bytes handed to the caller so far
         self.resumed = 0  # how many times the body was resumed after a dropped connection
@@ -59,24 +67,30 @@ class FileStream:
             try:
                 # Chunks are taken as they arrive (not re-buffered by httpx), so what was delivered is
                 # exactly what was received, and a resume starts at the right byte.
-                async for received in self._response.aiter_bytes():
-                    if self._skip:
-                        if len(received) <= self._skip:
-                            self._skip -= len(received)
-                            continue
-                        received = received[self._skip :]
-                        self._skip = 0
-                    for offset in range(0, len(received), chunk_size):
-                        chunk = received[offset : offset + chunk_size]
-                        self.delivered += len(chunk)
-                        yield chunk
+                async with aclosing(self._arrivals(chunk_size)) as arrivals:
+                    async for received in arrivals:
+                        if self._skip:
+                            if len(received) <= self._skip:
+                                self._skip -= len(received)
+                                continue
+                            received = received[self._skip :]
+                            self._skip = 0
+                        for offset in range(0, len(received), chunk_size):
+                            chunk = received[offset : offset + chunk_size]
+                            self.delivered += len(chunk)
+                            yield chunk
                 return
             except MAYBE_APPLIED_ERRORS as exc:
                 await self._response.aclose()
                 decision = self._policy.on_error(state, exc, RetryMode.SAFE)
                 if not decision.retry:
-                    error = BatchTimeoutError if isinstance(exc, httpx2.TimeoutException) else BatchTransportError
-                    raise error(
+                    if isinstance(exc, httpx2.TimeoutException):
+                        raise BatchTimeoutError(
+                            f"Batch is not answering: {self._label}: the download stalled after {self.delivered} "
+                            f"bytes ({exc}; {decision.reason})",
+                            attempts=state.attempt,
+                        ) from None
+                    raise BatchTransportError(
                         f"{self._label}: the download broke off after {self.delivered} bytes ({decision.reason})",
                         attempts=state.attempt,
                     ) from None
@@ -88,6 +102,30 @@ class FileStream:
                 self.resumed += 1
                 if position and content_range(self._response.headers) is None and self._response.status_code == 200:
                     self._skip = position  # the service ignored the range and sent the whole file again
+
+    async def _arrivals(self, chunk_size: int) -> AsyncIterator[bytes]:
+        """The body as it arrives, failing with ReadTimeout when `chunk_size` bytes take longer than
+        the stall timeout (the deadline moves on with every `chunk_size` bytes received)."""
+        source = self._response.aiter_bytes().__aiter__()
+        try:
+            deadline = anyio.current_time() + self._stall_timeout
+            pending = 0
+            while True:
+                try:
+                    with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                        received = await source.__anext__()
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise httpx2.ReadTimeout(
+                        f"less than {chunk_size} bytes in {self._stall_timeout:.3g} s", request=self._response.request
+                    ) from None
+                pending += len(received)
+                if pending >= chunk_size:
+                    deadline, pending = anyio.current_time() + self._stall_timeout, 0
+                yield received
+        finally:
+            await source.aclose()
 
     async def read(self, limit: int | None = None) -> bytes:
         """The rest of the content (at most `limit` bytes): for small files only."""

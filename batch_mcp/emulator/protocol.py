@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -338,16 +339,16 @@ def file_headers(fi: nodefs.FileInfo, url: str) -> dict[str, str]:
     }
 
 
-def file_properties_response(ctx: Ctx, path: Path, url: str) -> Response:
-    fi = nodefs.info(path)
+def file_properties_response(ctx: Ctx, ref: nodefs.FileRef, url: str) -> Response:
+    fi = ref.info()
     check_conditions(ctx, None, fi.modified, read=True)
     headers = file_headers(fi, url.replace(BASE, ctx.base))
     headers["Content-Length"] = str(fi.size)
     return Response(b"", 200, headers=headers)
 
 
-def _chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
-    with path.open("rb") as handle:
+def _chunks(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+    with handle:  # the handle nodefs opened: the file checked is the file sent
         handle.seek(start)
         remaining = length
         while remaining > 0:
@@ -358,17 +359,26 @@ def _chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
-def file_response(ctx: Ctx, path: Path, url: str) -> Response:
+def file_response(ctx: Ctx, ref: nodefs.FileRef, url: str) -> Response:
     """Stream a file (or the byte range asked with ocp-range) in chunks: memory stays flat."""
-    fi = nodefs.info(path)
-    if fi.is_dir:
-        raise errors.BatchError(400, "FileIsDirectory", "The path names a directory; list it instead.", {})
-    check_conditions(ctx, None, fi.modified, read=True)
-    start, length = 0, fi.size
-    wanted = ctx.header("ocp-range") or ctx.header("range")
-    if wanted and fi.size > 0:
-        start, end = parse_range(wanted, fi.size)
-        length = end - start + 1
+    fd, fi = ref.open()
+    try:
+        check_conditions(ctx, None, fi.modified, read=True)
+        start, length = 0, fi.size
+        wanted = ctx.header("ocp-range") or ctx.header("range")
+        if wanted and fi.size > 0:
+            start, end = parse_range(wanted, fi.size)
+            length = end - start + 1
+    except BaseException:
+        os.close(fd)
+        raise
     headers = file_headers(fi, url.replace(BASE, ctx.base))
     headers["Content-Length"] = str(length)
-    return StreamingResponse(_chunks(path, start, length), 200, headers=headers, media_type="application/octet-stream")
+    handle = os.fdopen(fd, "rb")
+    return StreamingResponse(
+        _chunks(handle, start, length),
+        200,
+        headers=headers,
+        media_type="application/octet-stream",
+        background=BackgroundTask(handle.close),  # also when the client left before the first chunk
+    )

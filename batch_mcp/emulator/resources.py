@@ -9,15 +9,17 @@ task the way the service reports a download failure, with a message saying why.
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import anyio
 import httpx2
 
-from batch_mcp.emulator.nodefs import resolve
+from batch_mcp.emulator import errors
+from batch_mcp.emulator.contained import Folder, Unreachable, split
 from batch_mcp.emulator.runner import failure
 from batch_mcp.redaction import redact_text
 
@@ -39,14 +41,42 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-def _mode(path: Path, file_mode: str | None) -> None:
-    if file_mode:
+def _parse_mode(file_mode: str | None, file_path: str) -> int | None:
+    if not file_mode:
+        return None
+    try:
+        return int(file_mode, 8) & 0o7777
+    except ValueError:
+        raise ResourceFileError(
+            failure("ResourceFileWriteFailed", f"fileMode {file_mode!r} is not an octal mode.", FilePath=file_path)
+        ) from None
+
+
+class Target:
+    """Where resource files land: the task's working folder, written without following any link a
+    previous run left there (a link in the way is replaced by the new file)."""
+
+    def __init__(self, wd: Path, file_mode: str | None) -> None:
+        self.wd = wd
+        self.file_mode = file_mode
+
+    def open(self, rel: str) -> BinaryIO:
+        mode = _parse_mode(self.file_mode, rel)
         try:
-            path.chmod(int(file_mode, 8))
-        except (ValueError, OSError):
+            parts = split(rel)
+            with Folder(self.wd) as folder:
+                fd = folder.open_write(parts)
+        except (errors.BatchError, Unreachable, OSError):
             raise ResourceFileError(
-                failure("ResourceFileWriteFailed", f"fileMode {file_mode!r} is not an octal mode.", FilePath=path.name)
+                failure(
+                    "ResourceFileWriteFailed",
+                    "The file path cannot be written inside the task's working directory.",
+                    FilePath=rel,
+                )
             ) from None
+        if mode is not None:
+            os.fchmod(fd, mode)
+        return os.fdopen(fd, "wb")
 
 
 async def fetch_all(resource_files: list[dict[str, Any]], wd: Path) -> None:
@@ -69,28 +99,24 @@ async def fetch_one(item: dict[str, Any], wd: Path) -> None:
         raise ResourceFileError(failure("BlobDownloadMiscError", "The resource file names no URL."))
     parts = urlsplit(url)
     target_rel = item.get("filePath") or ""
+    target = Target(wd, item.get("fileMode"))
     if item.get("httpUrl"):
         if not target_rel:
             target_rel = Path(unquote(parts.path)).name or "download"
-        target = resolve(wd, target_rel)
         if parts.scheme == "file":
-            await anyio.to_thread.run_sync(_copy_file, Path(unquote(parts.path)), target, url)
+            await anyio.to_thread.run_sync(_copy_file, Path(unquote(parts.path)), target, target_rel, url)
         elif parts.scheme in ("http", "https") and _is_loopback(parts.hostname):
-            await _download(url, target)
+            await _download(url, target, target_rel)
         else:
             raise ResourceFileError(_unreachable(url))
-        _mode(target, item.get("fileMode"))
         return
     if parts.scheme != "file":
         raise ResourceFileError(_unreachable(url))
     source = Path(unquote(parts.path))
-    destination = resolve(wd, target_rel)
-    await anyio.to_thread.run_sync(_copy_folder, source, destination, item.get("blobPrefix") or "", url)
-    for path in destination.rglob("*") if item.get("fileMode") else ():
-        _mode(path, item["fileMode"])
+    await anyio.to_thread.run_sync(_copy_folder, source, target, target_rel, item.get("blobPrefix") or "", url)
 
 
-def _copy_folder(source: Path, destination: Path, prefix: str, url: str) -> None:
+def _copy_folder(source: Path, target: Target, destination: str, prefix: str, url: str) -> None:
     """A file:// storage container: copy its files whose relative name starts with the prefix."""
     if not source.is_dir():
         raise ResourceFileError(
@@ -99,7 +125,7 @@ def _copy_folder(source: Path, destination: Path, prefix: str, url: str) -> None
     for path in sorted(source.rglob("*")):
         rel = path.relative_to(source).as_posix()
         if path.is_file() and rel.startswith(prefix):
-            _copy_file(path, destination / rel, url)
+            _copy_file(path, target, f"{destination}/{rel}" if destination else rel, url)
 
 
 def _unreachable(url: str) -> dict[str, Any]:
@@ -111,15 +137,14 @@ def _unreachable(url: str) -> dict[str, Any]:
     )
 
 
-def _copy_file(source: Path, target: Path, url: str) -> None:
+def _copy_file(source: Path, target: Target, rel: str, url: str) -> None:
     if not source.is_file():
         raise ResourceFileError(failure("BlobNotFound", "The resource file does not exist.", url=redact_text(url)))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+    with source.open("rb") as src, target.open(rel) as out:
+        shutil.copyfileobj(src, out)
 
 
-async def _download(url: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+async def _download(url: str, target: Target, rel: str) -> None:
     try:
         async with httpx2.AsyncClient(timeout=60, trust_env=False) as client, client.stream("GET", url) as response:
             if response.status_code == 404:
@@ -138,7 +163,7 @@ async def _download(url: str, target: Path) -> None:
                         url=redact_text(url),
                     )
                 )
-            with target.open("wb") as out:
+            with target.open(rel) as out:
                 async for chunk in response.aiter_bytes():
                     out.write(chunk)
     except httpx2.HTTPError as exc:

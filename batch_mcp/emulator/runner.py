@@ -21,7 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
+
+from batch_mcp.emulator.contained import Folder, Unreachable
 
 KILLED_EXIT_CODE = 137  # what Linux reports for a process ended with SIGKILL (128 + 9)
 
@@ -34,6 +36,7 @@ class RunSpec:
     env: dict[str, str]
     timeout: float | None = None  # wall-clock seconds; None = unlimited
     container: bool = False  # container settings cannot be honoured locally
+    root: Path | None = None  # the folder whose paths the run's own files may use (the nodes root); None: task_dir
 
     @property
     def wd(self) -> Path:
@@ -80,8 +83,57 @@ class Runner(Protocol):
     def kill_all(self) -> None: ...
 
 
+class FolderUnusable(Exception):
+    """The run's folder cannot be prepared inside its root (a link where a folder should be)."""
+
+
+def _own_folder(spec: RunSpec) -> tuple[Folder, list[str]]:
+    root = spec.root or spec.task_dir
+    return Folder(root, follow=False), list(spec.task_dir.relative_to(root).parts)
+
+
 def prepare_folders(spec: RunSpec) -> None:
-    spec.wd.mkdir(parents=True, exist_ok=True)
+    """The task folder and its wd/, created without following any link on the way."""
+    try:
+        folder, parts = _own_folder(spec)
+        with folder:
+            folder.make_dirs([*parts, "wd"])
+    except (Unreachable, OSError) as exc:
+        raise FolderUnusable(str(spec.task_dir)) from exc
+
+
+def open_outputs(spec: RunSpec) -> tuple[BinaryIO, BinaryIO]:
+    """New stdout.txt and stderr.txt in the task folder: a link an earlier run left in their
+    place is replaced, never written through."""
+    try:
+        folder, parts = _own_folder(spec)
+        with folder:
+            out = os.fdopen(folder.open_write([*parts, "stdout.txt"]), "wb")
+            try:
+                err = os.fdopen(folder.open_write([*parts, "stderr.txt"]), "wb")
+            except BaseException:
+                out.close()
+                raise
+    except (Unreachable, IsADirectoryError, OSError) as exc:
+        raise FolderUnusable(str(spec.task_dir)) from exc
+    return out, err
+
+
+def empty_outputs(spec: RunSpec) -> None:
+    out, err = open_outputs(spec)
+    out.close()
+    err.close()
+
+
+def unusable_folder(begin: float) -> RunResult:
+    return RunResult(
+        begin,
+        time.time(),
+        failure=failure(
+            "TaskFolderUnusable",
+            "The task's folder on the node cannot be used: something other than a folder stands in its place.",
+        ),
+    )
 
 
 def container_failure() -> dict[str, Any]:
@@ -100,21 +152,28 @@ class ProcessRunner:
         self._killed: set[str] = set()
 
     async def run(self, spec: RunSpec, started: StartedHook | None = None) -> RunResult:
-        prepare_folders(spec)
         begin = time.time()
-        if spec.container:
-            spec.stdout.write_bytes(b"")
-            spec.stderr.write_bytes(b"")
-            return RunResult(begin, time.time(), failure=container_failure())
+        try:
+            prepare_folders(spec)
+            if spec.container:
+                empty_outputs(spec)
+                return RunResult(begin, time.time(), failure=container_failure())
+            out, err = open_outputs(spec)
+        except FolderUnusable:
+            return unusable_folder(begin)
         try:
             argv = shlex.split(spec.command_line)
         except ValueError as exc:
+            out.close()
+            err.close()
             return RunResult(
                 begin, time.time(), failure=failure("CommandLaunchFailed", f"The command line cannot be parsed: {exc}.")
             )
         if not argv:
+            out.close()
+            err.close()
             return RunResult(begin, time.time(), failure=failure("CommandLaunchFailed", "The command line is empty."))
-        with spec.stdout.open("wb") as out, spec.stderr.open("wb") as err:
+        with out, err:
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *argv,
@@ -194,10 +253,12 @@ class InstantRunner:
     _killed: set[str] = field(default_factory=set)
 
     async def run(self, spec: RunSpec, started: StartedHook | None = None) -> RunResult:
-        prepare_folders(spec)
         begin = time.time()
-        spec.stdout.write_bytes(b"")
-        spec.stderr.write_bytes(b"")
+        try:
+            prepare_folders(spec)
+            empty_outputs(spec)
+        except FolderUnusable:
+            return unusable_folder(begin)
         if spec.container:
             return RunResult(begin, time.time(), failure=container_failure())
         if started is not None:

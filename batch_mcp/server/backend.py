@@ -92,12 +92,11 @@ ClientOpener = Callable[[Settings, Catalog], AbstractAsyncContextManager[Backend
 
 
 def _isolation(backend: Backend) -> Callable[[], str | None]:
-    """The isolation in effect for the backend's tasks, read on every call: the emulator that runs
-    them may be another process's. An emulator that cannot say has none; Azure is not ours to judge."""
-    live = getattr(backend, "isolation", None)
-    if callable(live):
-        return live
-    return (lambda: "none") if backend.kind == "emulator" else (lambda: None)
+    """The isolation in effect for the backend's tasks, read on every call (the emulator that runs
+    them may be another process's). An emulator that cannot say has none; Azure is not ours to judge."""
+    if backend.kind != "emulator":
+        return _no_isolation
+    return lambda: backend.isolation() or "none"
 
 
 @dataclass

@@ -8,13 +8,13 @@ condition that cannot be read (a lookup fails) is reported as such and still ask
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from batch_mcp.batch.errors import BatchError
+from batch_mcp.catalog.durations import parse_duration
 from batch_mcp.catalog.effects import Effect
 from batch_mcp.redaction import redact_text
 from batch_mcp.server.impact import Lookups, Missing
@@ -22,20 +22,14 @@ from batch_mcp.server.impact import Lookups, Missing
 MARGIN_SECONDS = 60.0  # a limit that expires within this much from now counts as "at once"
 JOB_RUNNING_STATES = frozenset({"active", "enabling", "disabling", "disabled"})
 
-_DURATION = re.compile(
-    r"^P(?:(?P<y>\d+(?:\.\d+)?)Y)?(?:(?P<mo>\d+(?:\.\d+)?)M)?(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<mi>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
-)
-_UNIT_SECONDS = {"y": 365 * 86400, "mo": 30 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "mi": 60, "s": 1}
-
 Check = Callable[["Probe"], Awaitable[str | None]]
 
 
 def duration_seconds(text: Any) -> float | None:
-    match = _DURATION.match(text) if isinstance(text, str) else None
-    if match is None:
+    try:
+        return parse_duration(text).total_seconds()
+    except (ValueError, OverflowError):
         return None
-    return sum(float(v) * _UNIT_SECONDS[k] for k, v in match.groupdict().items() if v)
 
 
 def _when(text: Any) -> datetime | None:

@@ -23,7 +23,10 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import Route
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from batch_mcp.server.entra import EntraAuthorization
+    from batch_mcp.server.slow_clients import RequestTimeouts
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 MCP_PATH = "/mcp"
@@ -145,8 +148,16 @@ async def serve_stdio(server: Server) -> None:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-async def serve_http(app: Any, host: str, port: int) -> None:
+def http_server(app: Any, host: str, port: int, timeouts: RequestTimeouts | None = None) -> uvicorn.Server:
+    """uvicorn with the slow-client guard: requests whose headers or body trickle in are dropped."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    await uvicorn.Server(config).serve()
+    from batch_mcp.server.slow_clients import RequestTimeouts, uvicorn_options
+
+    options = uvicorn_options(timeouts or RequestTimeouts())
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", **options)
+    return uvicorn.Server(config)
+
+
+async def serve_http(app: Any, host: str, port: int) -> None:
+    await http_server(app, host, port).serve()

@@ -11,6 +11,7 @@ from typing import Any
 
 from batch_mcp.emulator import errors, images
 from batch_mcp.emulator.backend.base import BackendBase
+from batch_mcp.emulator.backend.pools import resource_stats
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import format_duration, iso
 
@@ -122,9 +123,7 @@ class AccountOps(BackendBase):
             * (now - p.internal.get("created", now))
             for p in pools
         )
-        stats = self.pool_stats(pools[0]) if pools else None
-        resource = stats["resourceStats"] if stats else None
-        out = {
+        return {
             "url": self.url("/lifetimepoolstats"),
             "startTime": iso(start),
             "lastUpdateTime": iso(now),
@@ -133,10 +132,8 @@ class AccountOps(BackendBase):
                 "lastUpdateTime": iso(now),
                 "dedicatedCoreTime": format_duration(core),
             },
+            "resourceStats": resource_stats(start, now),
         }
-        if resource:
-            out["resourceStats"] = resource
-        return out
 
     def job_lifetime_stats(self) -> dict[str, Any]:
         now = self.now()

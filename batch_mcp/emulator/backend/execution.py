@@ -11,6 +11,7 @@ finds a different run id on the task and is ignored. So state never depends on h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,15 @@ from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.backend.nodes import used_slots
 from batch_mcp.emulator.backend.packages import PackageError
 from batch_mcp.emulator.resources import ResourceFileError, fetch_all
-from batch_mcp.emulator.runner import RunResult, RunSpec, kill_leftover
+from batch_mcp.emulator.runner import (
+    FolderUnusable,
+    RunResult,
+    RunSpec,
+    empty_outputs,
+    kill_leftover,
+    prepare_folders,
+    unusable_folder,
+)
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import duration_seconds, iso
 
@@ -302,13 +311,16 @@ class ExecutionOps(BackendBase):
         resource_files: list[dict[str, Any]] | None,
         started: Callable[[int, float], None] | None = None,
     ) -> RunResult:
-        spec.wd.mkdir(parents=True, exist_ok=True)
+        spec.root = self.files.root  # the run's own files stay inside the nodes' folders
         begin = self.now()
         try:
+            prepare_folders(spec)
             await fetch_all(resource_files or [], spec.wd)
+        except FolderUnusable:
+            return unusable_folder(begin)
         except ResourceFileError as exc:
-            for path in (spec.stdout, spec.stderr):
-                path.write_bytes(b"")
+            with contextlib.suppress(FolderUnusable):
+                empty_outputs(spec)
             return RunResult(begin, self.now(), failure=exc.info)
         return await self.runner.run(spec, started)
 

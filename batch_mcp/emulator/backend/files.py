@@ -5,7 +5,6 @@ Reading file content is left to the protocol layer, which streams from the path 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from batch_mcp.emulator import errors, nodefs
@@ -14,7 +13,7 @@ from batch_mcp.emulator.store import Entity
 
 
 class FileOps(BackendBase):
-    def task_folder(self, job_id: str, task_id: str) -> tuple[Entity, Path]:
+    def task_folder(self, job_id: str, task_id: str) -> tuple[Entity, nodefs.Scope]:
         self.get("job", "", job_id)
         task = self.get("task", job_id, task_id)
         where = task.internal.get("last_node")
@@ -24,35 +23,35 @@ class FileOps(BackendBase):
             raise errors.conflict(
                 "TaskFilesUnavailable", "The node the task ran on has left its pool; its files are gone."
             )
-        return task, self.files.task_dir(where["pool"], where["node"], job_id, task.id)
+        return task, self.files.task_scope(where["pool"], where["node"], job_id, task.id)
 
-    def node_folder(self, pool_id: str, node_id: str) -> tuple[Entity, Path]:
+    def node_folder(self, pool_id: str, node_id: str) -> tuple[Entity, nodefs.Scope]:
         self.get("pool", "", pool_id)
         node = self.get("node", pool_id, node_id)
-        return node, self.files.node_root(pool_id, node.id)
+        return node, self.files.node_scope(pool_id, node.id)
 
-    def task_file(self, job_id: str, task_id: str, file_path: str) -> tuple[Path, str]:
-        task, folder = self.task_folder(job_id, task_id)
-        return nodefs.resolve(folder, file_path), self.url(f"/jobs/{job_id}/tasks/{task.id}/files/{file_path}")
+    def task_file(self, job_id: str, task_id: str, file_path: str) -> tuple[nodefs.FileRef, str]:
+        task, scope = self.task_folder(job_id, task_id)
+        return nodefs.FileRef(scope, file_path), self.url(f"/jobs/{job_id}/tasks/{task.id}/files/{file_path}")
 
-    def node_file(self, pool_id: str, node_id: str, file_path: str) -> tuple[Path, str]:
-        node, folder = self.node_folder(pool_id, node_id)
-        return nodefs.resolve(folder, file_path), self.url(f"/pools/{pool_id}/nodes/{node.id}/files/{file_path}")
+    def node_file(self, pool_id: str, node_id: str, file_path: str) -> tuple[nodefs.FileRef, str]:
+        node, scope = self.node_folder(pool_id, node_id)
+        return nodefs.FileRef(scope, file_path), self.url(f"/pools/{pool_id}/nodes/{node.id}/files/{file_path}")
 
     def list_from_task_file(self, job_id: str, task_id: str, recursive: bool) -> list[dict[str, Any]]:
-        task, folder = self.task_folder(job_id, task_id)
+        task, scope = self.task_folder(job_id, task_id)
         prefix = f"/jobs/{job_id}/tasks/{task.id}/files/"
-        return [nodefs.node_file(name, self.url(prefix + name), fi) for name, fi in nodefs.walk(folder, recursive)]
+        return [nodefs.node_file(name, self.url(prefix + name), fi) for name, fi in scope.walk(recursive)]
 
     def list_from_compute_node_file(self, pool_id: str, node_id: str, recursive: bool) -> list[dict[str, Any]]:
-        node, folder = self.node_folder(pool_id, node_id)
+        node, scope = self.node_folder(pool_id, node_id)
         prefix = f"/pools/{pool_id}/nodes/{node.id}/files/"
-        return [nodefs.node_file(name, self.url(prefix + name), fi) for name, fi in nodefs.walk(folder, recursive)]
+        return [nodefs.node_file(name, self.url(prefix + name), fi) for name, fi in scope.walk(recursive)]
 
     def delete_from_task_file(self, job_id: str, task_id: str, file_path: str, recursive: bool) -> None:
-        path, _ = self.task_file(job_id, task_id, file_path)
-        nodefs.delete(path, recursive)
+        _, scope = self.task_folder(job_id, task_id)
+        scope.delete(file_path, recursive)
 
     def delete_from_compute_node_file(self, pool_id: str, node_id: str, file_path: str, recursive: bool) -> None:
-        path, _ = self.node_file(pool_id, node_id, file_path)
-        nodefs.delete(path, recursive)
+        _, scope = self.node_folder(pool_id, node_id)
+        scope.delete(file_path, recursive)

@@ -8,7 +8,6 @@ completed; any → deleting → gone. Each arrow that the service takes time ove
 from __future__ import annotations
 
 import copy
-import shutil
 import uuid
 from typing import Any
 
@@ -282,9 +281,7 @@ class JobOps(BackendBase):
             self.store.delete("job", "", job.id)
         for pool in self.store.list("pool"):
             for node in self.store.list("node", pool.id):
-                job_dir = self.files.job_dir(pool.id, node.id, job.id).parent
-                if job_dir.exists():
-                    shutil.rmtree(job_dir, ignore_errors=True)
+                self.files.remove(self.files.job_dir(pool.id, node.id, job.id).parent)
         self.release_auto_pool(job, "job")
         self.dirty_jobs.discard(job.id.lower())
 

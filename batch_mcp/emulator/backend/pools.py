@@ -34,6 +34,25 @@ DEFAULT_AUTOSCALE_INTERVAL = "PT15M"
 CLOUD_OS_FAMILIES = ("2", "3", "4", "5", "6")
 
 
+def resource_stats(start: float, now: float) -> dict[str, Any]:
+    """Resource usage of a pool (or the account's pools) since `start`: nothing is metered locally."""
+    return {
+        "startTime": iso(start),
+        "lastUpdateTime": iso(now),
+        "avgCPUPercentage": 0.0,
+        "avgMemoryGiB": 0.0,
+        "peakMemoryGiB": 0.0,
+        "avgDiskGiB": 0.0,
+        "peakDiskGiB": 0.0,
+        "diskReadIOps": 0,
+        "diskWriteIOps": 0,
+        "diskReadGiB": 0.0,
+        "diskWriteGiB": 0.0,
+        "networkReadGiB": 0.0,
+        "networkWriteGiB": 0.0,
+    }
+
+
 def check_id(value: Any, name: str = "id") -> str:
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise errors.invalid_property(
@@ -526,19 +545,5 @@ class PoolOps(BackendBase):
                 "lastUpdateTime": iso(now),
                 "dedicatedCoreTime": format_duration(core_seconds),
             },
-            "resourceStats": {
-                "startTime": iso(created),
-                "lastUpdateTime": iso(now),
-                "avgCPUPercentage": 0.0,
-                "avgMemoryGiB": 0.0,
-                "peakMemoryGiB": 0.0,
-                "avgDiskGiB": 0.0,
-                "peakDiskGiB": 0.0,
-                "diskReadIOps": 0,
-                "diskWriteIOps": 0,
-                "diskReadGiB": 0.0,
-                "diskWriteGiB": 0.0,
-                "networkReadGiB": 0.0,
-                "networkWriteGiB": 0.0,
-            },
+            "resourceStats": resource_stats(created, now),
         }

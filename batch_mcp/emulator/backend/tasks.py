@@ -6,7 +6,6 @@ conditions, dependencies, the job's onAllTasksComplete / onTaskFailure and the j
 from __future__ import annotations
 
 import copy
-import shutil
 from typing import Any
 
 from batch_mcp.emulator import errors
@@ -216,7 +215,7 @@ class TaskOps(BackendBase):
         run = task.internal.get("last_node")
         self.store.delete("task", job_id, task.id)
         if run:
-            shutil.rmtree(self.files.task_dir(run["pool"], run["node"], job_id, task.id), ignore_errors=True)
+            self.files.remove(self.files.task_dir(run["pool"], run["node"], job_id, task.id))
         self.check_job_done(job_id, now)
         return task
 
