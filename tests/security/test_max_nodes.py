@@ -242,7 +242,12 @@ async def test_fixed_sizes_over_the_cap_are_refused_wherever_they_sit(tmp_path: 
 async def test_the_2018_catalog_is_bounded_the_same_way(tmp_path: Path) -> None:
     spec = {
         "poolLifetimeOption": "job",
-        "pool": {"vmSize": VM, "enableAutoScale": True, "autoScaleFormula": "$TargetLowPriorityNodes = 6;"},
+        "pool": {
+            "vmSize": VM,
+            "virtualMachineConfiguration": IMAGE,
+            "enableAutoScale": True,
+            "autoScaleFormula": "$TargetLowPriorityNodes = 6;",
+        },
     }
     settings = make_settings(tmp_path, max_nodes=N, api_version="2018-08-01.7.0")
     async with connect(settings, "legacy") as client:
