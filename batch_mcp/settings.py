@@ -77,7 +77,10 @@ SERVE_ONLY = used_by("serve")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BATCH_MCP_", extra="ignore", populate_by_name=True)
+    # an empty variable is unset (an MCP client's form left blank, `export AZURE_BATCH_ENDPOINT=`)
+    model_config = SettingsConfigDict(
+        env_prefix="BATCH_MCP_", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     # -- the Batch account -------------------------------------------------------------------
     endpoint: str | None = Field(

@@ -68,6 +68,10 @@ ARG_BOUNDS: dict[str, dict[str, Any]] = {
     "expand": {"maxLength": 4096},
     "if_match": {"pattern": HEADER_PATTERN},
     "continuation": {"maxLength": 16_384},
+    # the server's own tools: waits and line counts are never negative
+    "timeout": {"minimum": 0},
+    "follow": {"minimum": 0},
+    "lines": {"minimum": 1},
 }
 
 # Body fields, as "Model.field" (that model only) or "field" (any model). `items` applies the
@@ -132,7 +136,11 @@ def with_arg_bounds(schema: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(schema)
     properties = dict(out.get("properties") or {})
     for name, rule in ARG_BOUNDS.items():
-        if isinstance(properties.get(name), Mapping) and properties[name].get("type") == "string":
-            properties[name] = {**rule, **properties[name]}
+        prop = properties.get(name)
+        if not isinstance(prop, Mapping):
+            continue
+        numeric = prop.get("type") in ("integer", "number")
+        fitting = {k: v for k, v in rule.items() if (k in ("minimum", "maximum")) == numeric}
+        properties[name] = {**fitting, **prop}
     out["properties"] = properties
     return out

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from batch_mcp.server.execution import NoSandbox, require_sandbox
 from batch_mcp.settings import Settings, source_of
 
 if TYPE_CHECKING:
@@ -95,6 +96,10 @@ def local_problems(settings: Settings, given: Mapping[str, object] = {}) -> list
         problems.append(f"{source_of('audit_log', given)}: {problem} (or turn the audit log off: --audit-log off)")
     if settings.uses_emulator and (problem := folder_problem(settings.emulator_data_dir)):
         problems.append(f"{source_of('emulator_data_dir', given)}: {problem}")
+    try:
+        require_sandbox(settings.emulator_exec, uses_emulator=settings.uses_emulator)
+    except NoSandbox as exc:
+        problems.append(str(exc))
     return problems
 
 

@@ -161,3 +161,21 @@ def describe(setting: ExecSetting, *, uses_emulator: bool, probe: Callable[[], S
             f"first{reason}"
         )
     return f"unrestricted: tasks run on this computer as {_user()} without asking"
+
+
+class NoSandbox(ValueError):
+    """`emulator_exec=sandbox` on a machine where no sandbox works: refused at start."""
+
+
+def require_sandbox(
+    setting: ExecSetting, *, uses_emulator: bool, probe: Callable[[], SandboxProbe] = probe_sandbox
+) -> None:
+    """Refuse to start the emulator under `sandbox` when no sandbox works here, naming the way out."""
+    if not uses_emulator or setting != "sandbox":
+        return
+    found = probe()
+    if not found.available:
+        raise NoSandbox(
+            f"--emulator-exec sandbox: no sandbox works on this machine ({found.detail}); install bubblewrap "
+            "or allow unprivileged user namespaces, or choose --emulator-exec confirm"
+        )

@@ -43,6 +43,8 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("job_update", {"job_id": "j", "if_match": "\x80\x81"}, "$.if_match"),
     ("task_add", {"job_id": "j", "id": "t", "commandLine": "x", "environmentSettings": [deep(100)]}, "nested"),
     ("task_diagnose", {"job_id": "j" * 100_000, "task_id": "t"}, "$.job_id"),
+    ("wait_for", {"job_id": "j", "timeout": -5}, "$.timeout"),
+    ("file_tail", {"job_id": "j", "task_id": "t", "file_path": "stdout.txt", "lines": -1}, "$.lines"),
 ]
 
 
