@@ -24,11 +24,20 @@ from tests.server.conftest import answering, call, connect, make_settings, text
 pytestmark = pytest.mark.anyio
 
 EVIL = "/bin/sh -c 'echo owned > $HOME/owned'"
+IMAGE = {
+    "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
+    "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+}
 START = {"commandLine": EVIL}
 AUTO_POOL = {
     "autoPoolSpecification": {
         "poolLifetimeOption": "job",
-        "pool": {"vmSize": "standard_d2s_v3", "targetDedicatedNodes": 1, "startTask": START},
+        "pool": {
+            "vmSize": "standard_d2s_v3",
+            "virtualMachineConfiguration": IMAGE,
+            "targetDedicatedNodes": 1,
+            "startTask": START,
+        },
     }
 }
 LOCAL = {"poolId": "local"}
@@ -56,7 +65,16 @@ ROUTES: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("batch_call", {"name": "task_add", "arguments": {"job_id": "j", "id": "t7", "commandLine": EVIL}}),
-    ("pool_add", {"id": "p9", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 1, "startTask": START}),
+    (
+        "pool_add",
+        {
+            "id": "p9",
+            "vmSize": "standard_d2s_v3",
+            "virtualMachineConfiguration": IMAGE,
+            "targetDedicatedNodes": 1,
+            "startTask": START,
+        },
+    ),
     ("pool_update", {"pool_id": "local", "startTask": START}),
     (
         "pool_replace_properties",
