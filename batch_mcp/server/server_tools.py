@@ -54,6 +54,10 @@ class CallContext:
 
 
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[types.CallToolResult]]
+# What a call will run, for the execution policy's question: the arguments with every command line
+# filled in (a template's values or file lines), sent as shown; None when the call runs nothing (a dry
+# run). Raises ValueError when the arguments can make no tasks.
+SpellOut = Callable[["BatchClient", Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]]
 
 
 def annotations(
@@ -78,6 +82,7 @@ class ServerTool:
     handler: Handler
     annotations: Mapping[str, bool] = field(default_factory=dict)
     output_schema: Mapping[str, Any] | None = None
+    spell_out: SpellOut | None = None
 
     @property
     def read_only(self) -> bool:

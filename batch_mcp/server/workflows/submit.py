@@ -115,6 +115,19 @@ async def tasks_from(client: BatchClient, args: Mapping[str, Any]) -> tuple[list
     return expansion.tasks, expansion.unknown
 
 
+async def spelled_out(client: BatchClient, args: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The call as the execution policy shows it: a template filled from `values` or `lines` becomes
+    the tasks it makes (so the user sees, and Batch gets, the command lines as read now). A range
+    fills in numbers only, so its template says all there is; a dry run runs nothing."""
+    if args.get("dry_run"):
+        return None
+    if args.get("template") is None or args.get("range") is not None:
+        return args
+    tasks, _ = await tasks_from(client, args)
+    kept = {key: value for key, value in args.items() if key not in ("template", *SOURCES)}
+    return {**kept, "tasks": tasks}
+
+
 def _refuse_position_for_numbers(template: Any, numbers: range) -> None:
     """`{i}` is the 0-based position and `{value}` the range's number. A template that fills only
     `{i}` from a range not starting at 0 would run frames 0..N-1 for a range 1..N: refused."""
@@ -265,4 +278,5 @@ TOOL = ServerTool(
     ),
     annotations={"readOnlyHint": False, "destructiveHint": False, "idempotentHint": True},
     handler=submit,
+    spell_out=spelled_out,
 )
