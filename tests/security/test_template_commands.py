@@ -74,3 +74,35 @@ async def test_a_dry_run_runs_nothing_and_asks_nothing(tmp_path: Path) -> None:
         result = await call(client, "tasks_submit", args)
     assert not result.is_error, text(result)
     assert never.questions == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="2026-07-28 era: the confirmation state is not bound to the question shown, so the retry re-reads "
+    "the file and runs what the user never saw (NOTE @sec on the board)",
+)
+async def test_a_2026_era_yes_is_for_the_command_lines_shown_not_for_a_file_changed_since(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    settings = make_settings(tmp_path, emulator_exec="confirm", emulator_data_dir=state)
+    async with connect(settings, "2026-07-28", elicitation=answering(True)) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": LOCAL})).is_error
+        nodes = await call(client, "node_list", {"pool_id": "local"})
+        node = (nodes.structured_content or {})["items"][0]["id"]
+        _list_file(state).write_text("/bin/echo one\n")
+        uri = f"batch://pools/local/nodes/{node}/files/shared/list.txt"
+        args = {"job_id": "j", "template": {"id": "l{i}", "commandLine": "{value}"}, "lines": uri}
+        first = await client.session.call_tool("tasks_submit", args, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        assert "/bin/echo one" in first.input_requests["confirm"].params.message
+        _list_file(state).write_text(EVIL + "\n")  # changed while the user reads the question
+        yes = types.ElicitResult(action="accept", content={"confirm": True})
+        second = await client.session.call_tool(
+            "tasks_submit",
+            args,
+            input_responses={"confirm": yes},
+            request_state=first.request_state,
+            allow_input_required=True,
+        )
+        listed = await call(client, "task_list", {"job_id": "j", "select": "id,commandLine"})
+    ran = [task["commandLine"] for task in (listed.structured_content or {})["items"]]
+    assert EVIL not in ran, (second, ran)
