@@ -57,6 +57,7 @@ async def diagnose(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResu
         )
         tails["stderr.txt"], tails["stdout.txt"], facts.node = stderr, stdout, node
         facts.stderr = stderr.text if stderr else ""
+        facts.stdout = stdout.text if stdout else ""
         if node and _start_task_failed(node):
             startup = await _tail(
                 client,
@@ -116,7 +117,7 @@ async def _why_waiting(look: Lookups, job_id: str, facts: Facts, notes: list[str
     try:
         facts.pool = await look.get("pool_get", {"pool_id": pool_id, "select": POOL_SELECT})
     except Missing:
-        notes.append(f"the job's pool {pool_id} does not exist")
+        facts.pool_missing = True
         return
     except BatchError as exc:
         notes.append(f"pool {pool_id}: not readable ({short(exc, 140)})")
