@@ -16,9 +16,12 @@ percent-encoded; `/` separates path segments and is never encoded.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from batch_mcp.catalog.bounds import ARG_BOUNDS, PATTERN_TEXTS
 
 SCHEME = "batch"
 Kind = Literal["pool", "node", "job", "task", "node_file", "task_file", "job_tasks"]
@@ -202,7 +205,22 @@ def file_uri(kind: Kind, ids: tuple[str, ...], path: str, *, start: int | None =
 
 
 def parse_uri(uri: str) -> BatchUri:
-    """Parse a `batch://` URI; raises UriError with a message a model can act on."""
+    """Parse a `batch://` URI; raises UriError with a message a model can act on. Its ids and path
+    obey the bounds every tool argument is checked against (no NUL or control characters, ids of
+    1 to 64 letters, digits, hyphens and underscores, ...), so nothing outside them reaches Batch."""
+    target = _parse(uri)
+    for name, value in target.args.items():
+        pattern = ARG_BOUNDS.get(name, {}).get("pattern")
+        if pattern and not re.match(pattern, value):
+            raise UriError(f"{name} {_shown(value)}: expected {PATTERN_TEXTS.get(pattern, pattern)}")
+    return target
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:80] + "...")
+
+
+def _parse(uri: str) -> BatchUri:
     parts = urlsplit(uri)
     if parts.scheme != SCHEME:
         raise UriError(f"not a {SCHEME}:// URI: {uri!r}")
