@@ -51,6 +51,9 @@ class CallContext:
     principal: str | None = None
     user: Mapping[str, Any] | None = None  # the signed-in Entra ID user (object id, name), for the audit log
     failure: BatchError | None = None  # the Batch error that ended the call, for callers that map it (the CLI)
+    # Secrets a handler found that the arguments do not show by name (a template's values filling a
+    # DB_PASSWORD entry): scrubbed from the result and the audit log like the arguments' own.
+    secrets: set[str] = field(default_factory=set)
 
 
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[types.CallToolResult]]

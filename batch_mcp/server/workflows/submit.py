@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import mcp_types as types
 
 from batch_mcp.catalog import Catalog
-from batch_mcp.redaction import redact
+from batch_mcp.redaction import redact, secret_values
 from batch_mcp.server import render
 from batch_mcp.server.server_tools import ServerTool, object_schema
 from batch_mcp.server.workflows.common import ID, Progress, short
@@ -170,6 +170,8 @@ async def submit(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
         tasks, unknown = await tasks_from(ctx.engine.client, args)
     except (SubmitError, TemplateError) as exc:
         return render.error_result(f"{exc} Nothing was sent to Batch.")
+    if args.get("template") is not None:  # values that filled a DB_PASSWORD entry are secrets too
+        ctx.secrets |= secret_values(tasks)
     if not tasks:
         return render.error_result("No tasks to submit (the range, values or lines are empty).")
     problems, bad = invalid_tasks(ctx.engine.catalog, tasks)
@@ -236,9 +238,9 @@ def _preview(job_id: str, tasks: list[dict[str, Any]], unfilled: str) -> types.C
     if len(tasks) > SHOWN_PREVIEW:
         data["last"] = tasks[-1]
     lines = [f"Dry run: {len(tasks)} valid task(s) for job {job_id}; nothing was sent. First ones:"]
-    lines.extend(render.minified(task) for task in shown)
+    lines.extend(render.minified(redact(task)) for task in shown)
     if "last" in data:
-        lines.append("last: " + render.minified(data["last"]))
+        lines.append("last: " + render.minified(redact(data["last"])))
     if unfilled:
         lines.append(unfilled)
     return render.text_result("\n".join(lines), structured=redact(data))
