@@ -208,3 +208,21 @@ async def test_a_filter_on_a_property_the_list_cannot_filter_on_is_the_services_
         nodes = await api.get("/pools/p/nodes", params={"$filter": "state eq 'idle' or startTaskInfo/exitCode ne 0"})
         assert nodes.status_code == 200
         assert refused(await api.get("/pools/p/nodes", params={"$filter": "startswith(id, 'tvm')"}))[0] == 400
+
+
+async def test_numbers_and_booleans_sent_as_strings_are_read_as_the_service_reads_them() -> None:
+    """The Azure CLI sends `"targetDedicatedNodes": "1"`; the service accepts it, so does the emulator."""
+    async with running() as (_, api):
+        pool = ready_pool("p", nodes=0, taskSlotsPerNode="3", enableInterNodeCommunication="true")
+        pool["targetDedicatedNodes"] = "1"
+        assert (await api.post("/pools", pool)).status_code == 201
+        got = (await api.get("/pools/p")).json()
+        assert (got["targetDedicatedNodes"], got["taskSlotsPerNode"], got["enableInterNodeCommunication"]) == (
+            1,
+            3,
+            True,
+        )
+        bad = ready_pool("q", nodes=0)
+        bad["targetDedicatedNodes"] = "one"
+        status, code, values = refused(await api.post("/pools", bad))
+        assert (status, code, values["PropertyName"]) == (400, "InvalidPropertyValue", "targetDedicatedNodes")
