@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from batch_mcp.emulator import images
+from batch_mcp.emulator import images, vmsizes
 from tests.emulator.conftest import V2018, fast_config, make_pool, ready_pool, running
 
 pytestmark = pytest.mark.anyio
@@ -226,3 +226,12 @@ async def test_numbers_and_booleans_sent_as_strings_are_read_as_the_service_read
         bad["targetDedicatedNodes"] = "one"
         status, code, values = refused(await api.post("/pools", bad))
         assert (status, code, values["PropertyName"]) == (400, "InvalidPropertyValue", "targetDedicatedNodes")
+
+
+async def test_the_seeded_local_pool_is_one_the_service_would_accept() -> None:
+    async with running(fast_config(seed_pool=True)) as (_, api):
+        pool = (await api.get("/pools/local")).json()
+        images.check_virtual_machine_configuration(pool["virtualMachineConfiguration"])
+        vmsizes.check_vm_size(pool["vmSize"], cloud_service=False)
+        again = {k: pool[k] for k in ("vmSize", "virtualMachineConfiguration", "taskSlotsPerNode")}
+        assert (await api.post("/pools", {"id": "copy", **again})).status_code == 201
