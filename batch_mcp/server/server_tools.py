@@ -86,6 +86,9 @@ class ServerTool:
     annotations: Mapping[str, bool] = field(default_factory=dict)
     output_schema: Mapping[str, Any] | None = None
     spell_out: SpellOut | None = None
+    # The catalog operations this tool reads or changes through: excluding any of them (--exclude-tools)
+    # disables this tool too, so an exclusion holds on every route to the same effect.
+    uses: tuple[str, ...] = ()
 
     @property
     def read_only(self) -> bool:

@@ -29,6 +29,17 @@ TASK_STATES = ("completed", "failed", "running")
 MAX_TAIL_LINES = 100_000
 
 
+READERS: dict[Kind, str] = {
+    "pool": "pool_get",
+    "node": "node_get",
+    "job": "job_get",
+    "task": "task_get",
+    "node_file": "node_file_get",
+    "task_file": "task_file_get",
+    "job_tasks": "task_list",
+}
+
+
 class UriError(ValueError):
     """Not a `batch://` URI this server serves, or a query it cannot honour."""
 
@@ -149,6 +160,11 @@ class BatchUri:
         return f"{uri}?state={self.state}" if self.kind == "job_tasks" else uri
 
     @property
+    def reader(self) -> str:
+        """The catalog operation that reads this resource: it must be enabled for the resource to be."""
+        return READERS[self.kind]
+
+    @property
     def args(self) -> dict[str, str]:
         """The catalog tool arguments that name this resource."""
         names = {
@@ -202,6 +218,14 @@ def _format_query(query: FileQuery) -> str:
 
 def file_uri(kind: Kind, ids: tuple[str, ...], path: str, *, start: int | None = None, end: int | None = None) -> str:
     return format_uri(kind, ids, path) + _format_query(FileQuery(start=start, end=end))
+
+
+def not_served(target: BatchUri) -> str:
+    """Why a resource is refused: the operation that reads it is not enabled on this server."""
+    return (
+        f"{target.reader} is not enabled on this server (--tools / --exclude-tools), so its resources are not "
+        "served either."
+    )
 
 
 def parse_uri(uri: str) -> BatchUri:

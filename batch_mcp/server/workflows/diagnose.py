@@ -204,4 +204,5 @@ TOOL = ServerTool(
     input_schema=object_schema({"job_id": ID, "task_id": ID}, ["job_id", "task_id"]),
     annotations=READ_ONLY_HINTS,
     handler=diagnose,
+    uses=("task_get", "task_file_get", "node_get", "node_file_get"),
 )

@@ -281,4 +281,5 @@ TOOL = ServerTool(
     annotations={"readOnlyHint": False, "destructiveHint": False, "idempotentHint": True},
     handler=submit,
     spell_out=spelled_out,
+    uses=("task_add_collection",),
 )

@@ -340,4 +340,5 @@ TOOL = ServerTool(
     ),
     annotations=READ_ONLY_HINTS,
     handler=wait_for,
+    uses=("pool_get", "job_get", "task_get"),
 )
