@@ -71,10 +71,11 @@ _TYPE_NAMES = {
 
 
 def _expected(error: ValidationError) -> str:
-    v, want = error.validator, error.validator_value
+    v: Any = error.validator
+    want: Any = error.validator_value
     if v == "type":
         kinds = want if isinstance(want, list) else [want]
-        return " or ".join(_TYPE_NAMES.get(k, k) for k in kinds)
+        return " or ".join(_TYPE_NAMES.get(k, str(k)) for k in kinds)
     if v == "enum":
         return "one of " + ", ".join(repr(x) for x in want)
     if v == "format":
@@ -101,10 +102,12 @@ def describe(error: ValidationError) -> str:
     path = list(error.absolute_path)
     field = next((p for p in reversed(path) if isinstance(p, str)), None)
     if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in (error.instance or {})]
+        required: Any = error.validator_value
+        missing = [name for name in required if name not in (error.instance or {})]
         return f"{json_path([*path, missing[0]])}: required field is missing"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list((error.schema.get("properties") or {}).keys())
+        schema: Any = error.schema
+        allowed = list((schema.get("properties") or {}).keys())
         extra = sorted(set(error.instance) - set(allowed))
         parts = []
         for name in extra:

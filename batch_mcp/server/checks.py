@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import anyio
+from anyio.streams.tls import TLSAttribute
 
 from batch_mcp.settings import Settings, source_of
 
@@ -173,7 +174,7 @@ async def _tls(host: str, port: int, report: Report) -> bool:
     try:
         with anyio.fail_after(TLS_SECONDS):
             stream = await anyio.connect_tcp(host, port, tls=True, ssl_context=ssl.create_default_context())
-        certificate = stream.extra(anyio.streams.tls.TLSAttribute.peer_certificate) or {}
+        certificate = stream.extra(TLSAttribute.peer_certificate) or {}
         await stream.aclose()
     except TimeoutError:
         report.add("TLS", "fail", f"no TLS handshake with {host}:{port} within {TLS_SECONDS:g} s", started)

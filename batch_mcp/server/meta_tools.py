@@ -17,7 +17,7 @@ import mcp_types as types
 from batch_mcp.catalog.listing import tool_listing
 from batch_mcp.server import render
 from batch_mcp.server.selection import ROUTER_TOOLS
-from batch_mcp.server.server_tools import ServerTool, annotations, object_schema
+from batch_mcp.server.server_tools import ServerTool, object_schema, tool_annotations
 
 if TYPE_CHECKING:
     from batch_mcp.server.server_tools import CallContext
@@ -83,7 +83,7 @@ def meta_tools(*, read_only: bool) -> dict[str, ServerTool]:
             description="Full JSON schema of a request model that another tool's schema names as a stub, "
             "e.g. StartTask or NetworkConfiguration.",
             input_schema=object_schema({"model": {"type": "string", "minLength": 1}}, ["model"]),
-            annotations=annotations(read_only=True, idempotent=True, open_world=False),
+            annotations=tool_annotations(read_only=True, idempotent=True, open_world=False),
             handler=_schema,
         ),
         ServerTool(
@@ -100,7 +100,7 @@ def meta_tools(*, read_only: bool) -> dict[str, ServerTool]:
                     "name": {"type": "string", "description": "Tool to describe"},
                 }
             ),
-            annotations=annotations(read_only=True, idempotent=True, open_world=False),
+            annotations=tool_annotations(read_only=True, idempotent=True, open_world=False),
             handler=_tools,
         ),
         ServerTool(
@@ -116,7 +116,7 @@ def meta_tools(*, read_only: bool) -> dict[str, ServerTool]:
                 },
                 ["name"],
             ),
-            annotations=annotations(read_only=read_only, destructive=not read_only),
+            annotations=tool_annotations(read_only=read_only, destructive=not read_only),
             handler=_call,
         ),
     ]

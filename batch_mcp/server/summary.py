@@ -8,7 +8,7 @@ SCAN_LIMIT items) and says whether it saw everything.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from batch_mcp.catalog import ToolDef
@@ -67,7 +67,7 @@ class Tally:
 
 
 async def summarize(
-    client: BatchClient, tool: ToolDef, args: Mapping[str, Any], items: list[Mapping[str, Any]], has_more: bool
+    client: BatchClient, tool: ToolDef, args: Mapping[str, Any], items: Sequence[Mapping[str, Any]], has_more: bool
 ) -> dict[str, Any] | None:
     fields = counted_fields(tool)
     if not fields:

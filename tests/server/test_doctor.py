@@ -189,6 +189,10 @@ def test_the_server_warns_at_start_when_the_account_cannot_be_reached(tmp_path: 
             if line.startswith("batch-mcp: warning:"):
                 warning = line
     finally:
-        proc.kill()
-        proc.wait()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     assert "TCP" in warning and "connection refused" in warning and "batch-mcp doctor" in warning
