@@ -220,6 +220,9 @@ async def check_read(
                 opened = time.perf_counter()
                 if backend.kind == "emulator":
                     report.add("embedded emulator", "ok", f"started ({settings.emulator_data_dir})", started)
+                    isolation = backend.isolation() or "none"
+                    ran = "on this computer as this user" if isolation == "none" else f"in a {isolation} sandbox"
+                    report.add("task isolation", "note", f"tasks run {ran} (--emulator-exec {settings.emulator_exec})")
                 page = await backend.client.list("pool_list", {"select": "id"}, max_items=1)
     except TimeoutError:
         report.add("authenticated read", "fail", f"no answer from the {what} within {READ_SECONDS:g} s", started)
