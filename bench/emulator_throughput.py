@@ -2,10 +2,12 @@
 
     python bench/emulator_throughput.py [--tasks 2000] [--runs 3] [--data-dir DIR]
 
-Two figures, each the median of --runs fresh emulators:
+Figures, each the median of --runs fresh emulators:
 - tasks completed per second: --tasks trivial tasks (`/bin/true`) on one node with 4 task slots,
   from the first add-collection request until the job's task counts show all completed; measured
-  with real processes and, side by side, with the instant runner (the emulator's own overhead);
+  with real processes on the host, in each task sandbox that works on this machine (bubblewrap,
+  the emulator's own namespace launcher), and, side by side, with the instant runner (the
+  emulator's own overhead);
 - add-collection requests per second: 100-task requests to a job whose pool does not exist, so
   nothing runs while adding;
 - task list pages per second: 1,000-task pages of a completed job, read with each of --versions
@@ -19,11 +21,14 @@ import argparse
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import anyio
 import httpx2
 
-from batch_mcp.emulator import EmbeddedEmulator, EmulatorConfig
+from batch_mcp.emulator import EmbeddedEmulator, EmulatorConfig, sandbox
+from batch_mcp.emulator.runner import ProcessRunner
+from batch_mcp.emulator.sandbox import Sandbox
 
 API = {"api-version": "2024-02-01.19.0"}
 POOL = {
@@ -42,6 +47,14 @@ def config(runner: str, data_dir: str) -> EmulatorConfig:
     return EmulatorConfig(data_dir=data_dir, runner=runner, transition_delay=0.05, tick_interval=0.02)  # type: ignore[arg-type]
 
 
+def process_runner(kind: str, data_dir: str) -> ProcessRunner | None:
+    """Real processes on the host ("process") or in a sandbox ("sandbox:bwrap", "sandbox:unshare")."""
+    if not kind.startswith("sandbox:"):
+        return None
+    root = Path(tempfile.gettempdir()) if data_dir == ":memory:" else Path(data_dir)
+    return ProcessRunner(sandbox=Sandbox(kind.removeprefix("sandbox:"), hide=(root,)))  # type: ignore[arg-type]
+
+
 async def wait(http: httpx2.AsyncClient, path: str, done, interval: float = 0.02):
     with anyio.fail_after(600):
         while True:
@@ -58,9 +71,10 @@ def collections(job: str, total: int) -> list[dict]:
     ]
 
 
-async def tasks_per_second(runner: str, data_dir: str, total: int) -> float:
+async def tasks_per_second(kind: str, data_dir: str, total: int) -> float:
+    runner = "instant" if kind == "instant" else "process"
     async with (
-        EmbeddedEmulator(config(runner, data_dir)) as emu,
+        EmbeddedEmulator(config(runner, data_dir), runner=process_runner(kind, data_dir)) as emu,
         httpx2.AsyncClient(base_url=emu.url, timeout=60) as http,
     ):
         assert (await http.post("/pools", params=API, json=POOL)).status_code == 201
@@ -124,10 +138,12 @@ def fresh_dir(base: str | None) -> tuple[str, tempfile.TemporaryDirectory[str] |
 
 
 async def main(args: argparse.Namespace) -> None:
-    results: dict[str, list[float]] = {"process": [], "instant": [], "adds": []}
+    sandboxes = [f"sandbox:{kind}" for kind in ("bwrap", "unshare") if sandbox._probe(kind) is None]  # type: ignore[arg-type]
+    kinds = ["process", *sandboxes, "instant"]
+    results: dict[str, list[float]] = {kind: [] for kind in kinds} | {"adds": []}
     results.update({f"list {v}": [] for v in args.versions})
     for _ in range(args.runs):
-        for kind in ("process", "instant"):
+        for kind in kinds:
             folder, holder = fresh_dir(args.data_dir)
             results[kind].append(await tasks_per_second(kind, folder, args.tasks))
             if holder:
@@ -144,6 +160,9 @@ async def main(args: argparse.Namespace) -> None:
     storage = "in memory" if args.data_dir == ":memory:" else "SQLite WAL on disk"
     print(f"emulator throughput: {args.tasks} trivial tasks, 1 node x 4 slots, {storage}, median of {args.runs} runs")
     print(f"  {'tasks completed / s (real processes)':<42} {statistics.median(results['process']):8.1f}")
+    for kind in sandboxes:
+        label = f"tasks completed / s (sandbox: {kind.split(':')[1]})"
+        print(f"  {label:<42} {statistics.median(results[kind]):8.1f}")
     print(f"  {'tasks completed / s (instant runner)':<42} {statistics.median(results['instant']):8.1f}")
     print(f"  {'add-collection requests / s (100 tasks)':<42} {statistics.median(results['adds']):8.1f}")
     for version in args.versions:

@@ -134,6 +134,8 @@ def emulator_options() -> list[tuple[list[str], str]]:
         (["--no-auth"], "no_auth"),
         (["--allowed-hosts", "emu.example"], "allowed_hosts"),
         (["--allowed-origins", "https://explorer.example"], "allowed_origins"),
+        (["--sandbox", "on"], "sandbox"),
+        (["--sandbox-network"], "sandbox_network"),
     ]
 
 

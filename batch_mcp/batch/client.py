@@ -509,9 +509,18 @@ class BatchClient:
         debug = _log.isEnabledFor(logging.DEBUG)
         while True:
             base_headers["ocp-date"] = self._now()
-            request = self._http.build_request(
-                method, url, params=params, headers=base_headers, content=content, timeout=self._attempt_timeout(state)
-            )
+            try:
+                request = self._http.build_request(
+                    method,
+                    url,
+                    params=params,
+                    headers=base_headers,
+                    content=content,
+                    timeout=self._attempt_timeout(state),
+                )
+            except (httpx2.InvalidURL, UnicodeError) as exc:  # e.g. an over-long URL, a non-ASCII header
+                shown = redact_text(label if len(label) <= 200 else label[:200] + "...")
+                raise ArgumentError(f"{shown}: the request cannot be sent as given ({str(exc)[:200]})") from None
             started = time.perf_counter() if debug else 0.0
             # One deadline over connect, headers and body: httpx's own timeouts are per read, so a
             # reply trickling in a byte at a time would reset them forever.

@@ -143,7 +143,12 @@ def create_app(config: EmulatorConfig | None = None, *, runner: Runner | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         emulator = Emulator(config, runner)
         app.state.emulator = emulator
-        await emulator.start()
+        try:
+            await emulator.start()
+        except Exception as exc:
+            app.state.start_error = exc  # for whoever hosts the app to report the real reason
+            await emulator.stop()
+            raise
         try:
             yield
         finally:

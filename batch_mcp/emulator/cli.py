@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import os
 import sys
-from typing import Any
+from typing import Any, Literal
 
 from batch_mcp.emulator.config import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME, EmulatorConfig, default_data_dir
 
@@ -64,6 +64,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_csv,
         default=[],
         help="comma-separated browser origins allowed to call (default none: web pages are refused)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=("off", "on", "auto"),
+        default="off",
+        help="run task processes in a sandbox (node folder the only writable place, no network): "
+        "on (refuse to start without one), auto (when one works here), off (default)",
+    )
+    parser.add_argument(
+        "--sandbox-network", action="store_true", help="let sandboxed tasks use the network (default: none)"
     )
     parser.add_argument("--transition-delay", type=float, default=1.0, help="seconds per state transition (default 1)")
     parser.add_argument(
@@ -120,11 +130,21 @@ def config_from(args: argparse.Namespace, environ: dict[str, str] | None = None)
         account_key=key,
         allowed_hosts=list(args.allowed_hosts),
         allowed_origins=list(args.allowed_origins),
+        sandbox=sandbox_setting(args.sandbox),
+        sandbox_network=args.sandbox_network,
         transition_delay=args.transition_delay,
         runner=args.runner,
         seed_pool=not args.no_seed_pool,
         max_nodes_per_pool=args.max_nodes_per_pool,
     )
+
+
+def sandbox_setting(choice: str) -> Literal["off", "on"]:
+    if choice == "auto":
+        from batch_mcp.emulator.sandbox import detect
+
+        return "on" if detect().available else "off"
+    return "on" if choice == "on" else "off"
 
 
 def describe_auth(config: EmulatorConfig) -> str:
@@ -182,8 +202,10 @@ def run(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
     # the one line a script waits for: where the service is (printed before serving, flushed)
+    sandbox = "tasks sandboxed" if config.sandbox == "on" else "tasks run on this computer"
     print(
-        f"batch-mcp emulator listening on http://{shown}:{port} ({describe_auth(config)}; data: {config.data_dir})",
+        f"batch-mcp emulator listening on http://{shown}:{port} "
+        f"({describe_auth(config)}; {sandbox}; data: {config.data_dir})",
         flush=True,
     )
     uvicorn_config = uvicorn.Config(

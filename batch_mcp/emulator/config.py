@@ -44,6 +44,8 @@ class EmulatorConfig:
     allowed_origins: list[str] = field(default_factory=list)  # browser origins allowed (none by default)
     transition_delay: float = 1.0  # seconds per state transition (node start, resize, reboot, delete, ...)
     runner: RunnerKind = "process"  # "process": real subprocesses; "instant": tasks finish at once (exit 0)
+    sandbox: Literal["off", "on"] = "off"  # "on": every task process in a sandbox (see sandbox.py), or no start
+    sandbox_network: bool = False  # let sandboxed tasks use the network
     seed_pool: bool = False  # create one small ready pool at first start
     seed_pool_id: str = "local"
     seed_pool_nodes: int = 1

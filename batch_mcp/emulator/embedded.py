@@ -82,13 +82,25 @@ class EmbeddedEmulator:
         self._server = _QuietServer(config)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._server.serve, [sock])
+        self._tg.start_soon(self._serve, sock)
         with anyio.fail_after(30):
-            while not self._server.started:
-                if self._server.should_exit:
-                    raise RuntimeError("the emulator failed to start")
+            while not self._server.started and not self._server.should_exit:  # noqa: ASYNC110 - uvicorn has no event
                 await anyio.sleep(0.01)
+        if not self._server.started:
+            await self._tg.__aexit__(None, None, None)
+            self._tg = None
+            error = getattr(self.app.state, "start_error", None)
+            if error is not None:
+                raise error
+            raise RuntimeError("the emulator failed to start")
         return self
+
+    async def _serve(self, sock: socket.socket) -> None:
+        assert self._server is not None
+        try:
+            await self._server.serve([sock])
+        except SystemExit:  # uvicorn's word for a failed start; __aenter__ reports the reason
+            self._server.should_exit = True
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -369,7 +369,10 @@ class SharedEmulator:
                 async with self._settling:
                     if self.folder.try_lock():
                         log.info("the emulator's owner left; taking over %s", self.folder.path)
-                        await self._start_serving()
+                        try:
+                            await self._start_serving()
+                        except Exception as exc:  # e.g. a required sandbox that does not work here
+                            log.warning("could not take over %s: %s", self.folder.path, exc)
 
     async def _probe(self) -> dict[str, Any] | None:
         """The owner's answer on the socket, or None while nobody answers there."""

@@ -12,7 +12,7 @@ import ipaddress
 import os
 import shutil
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
 import anyio
@@ -79,13 +79,34 @@ class Target:
         return os.fdopen(fd, "wb")
 
 
-async def fetch_all(resource_files: list[dict[str, Any]], wd: Path) -> None:
+class Confinement(Protocol):
+    """What a task sandbox allows (see sandbox.Sandbox): resource files fetched for a sandboxed
+    task come only from where the task itself could read, and from the network only if it may."""
+
+    network: bool
+
+    def hides(self, path: Path) -> bool: ...
+
+
+async def fetch_all(resource_files: list[dict[str, Any]], wd: Path, confinement: Confinement | None = None) -> None:
     """Download every resource file into `wd`; raise ResourceFileError on the first failure."""
     for item in resource_files or []:
-        await fetch_one(item, wd)
+        await fetch_one(item, wd, confinement)
 
 
-async def fetch_one(item: dict[str, Any], wd: Path) -> None:
+def _check_source(path: Path, url: str, confinement: Confinement | None) -> None:
+    if confinement is not None and confinement.hides(path):
+        raise ResourceFileError(
+            failure(
+                "BlobAccessDenied",
+                "The resource file lies in a folder the task sandbox hides (the home folder, /tmp, /run or the "
+                "emulator's state); put it elsewhere or turn the sandbox off.",
+                url=redact_text(url),
+            )
+        )
+
+
+async def fetch_one(item: dict[str, Any], wd: Path, confinement: Confinement | None = None) -> None:
     if item.get("autoStorageContainerName"):
         raise ResourceFileError(
             failure(
@@ -104,8 +125,18 @@ async def fetch_one(item: dict[str, Any], wd: Path) -> None:
         if not target_rel:
             target_rel = Path(unquote(parts.path)).name or "download"
         if parts.scheme == "file":
-            await anyio.to_thread.run_sync(_copy_file, Path(unquote(parts.path)), target, target_rel, url)
+            source = Path(unquote(parts.path))
+            _check_source(source, url, confinement)
+            await anyio.to_thread.run_sync(_copy_file, source, target, target_rel, url)
         elif parts.scheme in ("http", "https") and _is_loopback(parts.hostname):
+            if confinement is not None and not confinement.network:
+                raise ResourceFileError(
+                    failure(
+                        "BlobDownloadMiscError",
+                        "The task sandbox has no network, so the emulator does not download for it either.",
+                        url=redact_text(url),
+                    )
+                )
             await _download(url, target, target_rel)
         else:
             raise ResourceFileError(_unreachable(url))
@@ -113,10 +144,15 @@ async def fetch_one(item: dict[str, Any], wd: Path) -> None:
     if parts.scheme != "file":
         raise ResourceFileError(_unreachable(url))
     source = Path(unquote(parts.path))
-    await anyio.to_thread.run_sync(_copy_folder, source, target, target_rel, item.get("blobPrefix") or "", url)
+    _check_source(source, url, confinement)
+    await anyio.to_thread.run_sync(
+        _copy_folder, source, target, target_rel, item.get("blobPrefix") or "", url, confinement
+    )
 
 
-def _copy_folder(source: Path, target: Target, destination: str, prefix: str, url: str) -> None:
+def _copy_folder(
+    source: Path, target: Target, destination: str, prefix: str, url: str, confinement: Confinement | None
+) -> None:
     """A file:// storage container: copy its files whose relative name starts with the prefix."""
     if not source.is_dir():
         raise ResourceFileError(
@@ -125,6 +161,7 @@ def _copy_folder(source: Path, target: Target, destination: str, prefix: str, ur
     for path in sorted(source.rglob("*")):
         rel = path.relative_to(source).as_posix()
         if path.is_file() and rel.startswith(prefix):
+            _check_source(path, url, confinement)  # a link in the folder may lead into a hidden one
             _copy_file(path, target, f"{destination}/{rel}" if destination else rel, url)
 
 

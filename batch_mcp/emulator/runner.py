@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from batch_mcp.emulator.contained import Folder, Unreachable
+from batch_mcp.emulator.sandbox import Sandbox
 
 KILLED_EXIT_CODE = 137  # what Linux reports for a process ended with SIGKILL (128 + 9)
 
@@ -144,12 +146,49 @@ def container_failure() -> dict[str, Any]:
     )
 
 
-class ProcessRunner:
-    """Runs command lines as local processes, one process group each."""
+def node_folder(spec: RunSpec) -> Path:
+    """The node's folder a run belongs to (`<root>/<pool>/<node>`), the one place its sandbox may write."""
+    if spec.root is None:
+        return spec.task_dir
+    parts = spec.task_dir.relative_to(spec.root).parts
+    return spec.root.joinpath(*parts[:2]) if len(parts) >= 2 else spec.task_dir
 
-    def __init__(self) -> None:
+
+def find_program(name: str, spec: RunSpec) -> Path | None:
+    """Where the program of a command line is, as the process would find it (PATH, or wd-relative)."""
+    if "/" in name:
+        path = spec.wd / name
+        return path if path.exists() else None
+    found = shutil.which(name, path=spec.env.get("PATH", ""))
+    return Path(found) if found else None
+
+
+class ProcessRunner:
+    """Runs command lines as local processes, one process group each; in a sandbox when given one."""
+
+    def __init__(self, sandbox: Sandbox | None = None) -> None:
         self._running: dict[str, asyncio.subprocess.Process] = {}
         self._killed: set[str] = set()
+        self.sandbox = sandbox
+
+    @property
+    def isolation(self) -> str:
+        return self.sandbox.kind if self.sandbox is not None else "none"
+
+    def _in_sandbox(self, argv: list[str], spec: RunSpec) -> list[str] | dict[str, Any]:
+        """The argv to start, or the failure to report when the program cannot run in the sandbox."""
+        if self.sandbox is None:
+            return argv
+        program = find_program(argv[0], spec)
+        if program is None:
+            return failure("CommandProgramNotFound", f"The program {argv[0]!r} was not found.")
+        if self.sandbox.hides(program):
+            return failure(
+                "CommandProgramNotFound",
+                f"The program {argv[0]!r} ({program}) lies in a folder the task sandbox hides (the home folder, "
+                "/tmp, /run or the emulator's state); install it system-wide or ship it with the task's files.",
+            )
+        return self.sandbox.wrap(argv, writable=node_folder(spec), cwd=spec.wd)
 
     async def run(self, spec: RunSpec, started: StartedHook | None = None) -> RunResult:
         begin = time.time()
@@ -173,6 +212,12 @@ class ProcessRunner:
             out.close()
             err.close()
             return RunResult(begin, time.time(), failure=failure("CommandLaunchFailed", "The command line is empty."))
+        wrapped = self._in_sandbox(argv, spec)
+        if isinstance(wrapped, dict):
+            out.close()
+            err.close()
+            return RunResult(begin, time.time(), failure=wrapped)
+        argv = wrapped
         with out, err:
             try:
                 proc = await asyncio.create_subprocess_exec(

@@ -12,6 +12,7 @@ from types import TracebackType
 import anyio
 from anyio.abc import TaskGroup
 
+from batch_mcp.emulator import sandbox
 from batch_mcp.emulator.backend import Backend
 from batch_mcp.emulator.clock import run_clock
 from batch_mcp.emulator.config import EmulatorConfig
@@ -27,6 +28,10 @@ def make_runner(config: EmulatorConfig) -> Runner:
     if config.runner == "instant":
         return InstantRunner(exit_code=config.instant_exit_code)
     return ProcessRunner()
+
+
+def isolation_of(runner: Runner) -> str:
+    return str(getattr(runner, "isolation", "none"))
 
 
 class Emulator:
@@ -57,7 +62,13 @@ class Emulator:
         return Backend(self.config, self.store, NodeFiles(self.data_root / "nodes"), self.runner)
 
     async def start(self) -> Backend:
+        # a sandbox that is asked for but cannot be built stops the start before anything opens
+        kind = sandbox.require() if self.config.sandbox == "on" else None
         self.backend = self._open()
+        if kind is not None and isinstance(self.runner, ProcessRunner):
+            # the state folder (database, key, socket) is hidden from tasks; their node folder is bound back
+            self.runner.sandbox = sandbox.Sandbox(kind, hide=(self.data_root,), network=self.config.sandbox_network)
+        self.isolation = isolation_of(self.runner)
         self.recovered = self.backend.recover()
         if self.recovered.get("requeued"):
             log.info("emulator restarted: requeued %(requeued)d running task(s)", self.recovered)

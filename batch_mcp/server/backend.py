@@ -15,7 +15,7 @@ from batch_mcp.redaction import register_secret
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.engine import Engine
 from batch_mcp.server.events import Events, EventsConfig
-from batch_mcp.server.execution import ExecPolicy
+from batch_mcp.server.execution import ExecPolicy, resolved
 from batch_mcp.server.guardrails import Guardrails
 from batch_mcp.server.impact import Lookups
 from batch_mcp.server.selection import Selection
@@ -54,6 +54,8 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
             config = EmulatorConfig(data_dir=":memory:" if str(data_dir) == ":memory:" else data_dir, seed_pool=True)
             if settings.emulator_transition_delay is not None:
                 config.transition_delay = settings.emulator_transition_delay
+            if resolved(settings.emulator_exec) == "sandbox":
+                config.sandbox = "on"  # every task process isolated, or this process does not serve the folder
             # the first batch-mcp process on the folder serves it on a private socket; others attach
             emulator = await stack.enter_async_context(SharedEmulator(config))
             register_secret(emulator.key)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import anyio
 from anyio.streams.tls import TLSAttribute
 
+from batch_mcp.server.execution import NoSandbox, require_sandbox
 from batch_mcp.settings import Settings, source_of
 
 if TYPE_CHECKING:
@@ -96,6 +97,10 @@ def local_problems(settings: Settings, given: Mapping[str, object] = {}) -> list
         problems.append(f"{source_of('audit_log', given)}: {problem} (or turn the audit log off: --audit-log off)")
     if settings.uses_emulator and (problem := folder_problem(settings.emulator_data_dir)):
         problems.append(f"{source_of('emulator_data_dir', given)}: {problem}")
+    try:
+        require_sandbox(settings.emulator_exec, uses_emulator=settings.uses_emulator)
+    except NoSandbox as exc:
+        problems.append(str(exc))
     return problems
 
 
@@ -127,6 +132,11 @@ async def check_account(settings: Settings, catalog: Catalog, report: Report, op
         return
     if scheme == "https" and not await _tls(host, port, report):
         report.add("authenticated read", "skip", "no TLS connection")
+        return
+    if settings.http_auth == "entra" and settings.transport == "http":
+        from batch_mcp.server.entra.checks import check_sign_in  # Batch is read as each user, not here
+
+        await check_sign_in(settings, report)
         return
     await check_read(settings, catalog, report, opener, what="account")
 

@@ -14,7 +14,6 @@ from batch_mcp import __version__
 from batch_mcp.server.checks import Opener, Report, check_account, local_problems
 from batch_mcp.settings import Settings, source_of
 
-ENTRA_SECONDS = 5.0
 MARKS = {"ok": "ok  ", "fail": "FAIL", "skip": "skip", "note": "note"}
 
 
@@ -45,6 +44,7 @@ def settings_lines(settings: Settings, given: dict[str, Any]) -> list[str]:
 async def diagnose(settings: Settings, given: dict[str, Any], opener: Opener | None = None) -> Report:
     from batch_mcp.server import assemble
     from batch_mcp.server.selection import SelectionError
+    from batch_mcp.server.transports import TransportConfigError, plan_http
 
     report = Report()
     started = time.perf_counter()
@@ -65,54 +65,29 @@ async def diagnose(settings: Settings, given: dict[str, Any], opener: Opener | N
     audit = [p for p in problems if "audit" in p]
     report.add("audit log", "fail" if audit else "ok", audit[0] if audit else str(settings.audit_log or "off"))
     if settings.transport == "http":
-        await check_http(settings, report)
+        try:
+            token = settings.token.get_secret_value() if settings.token else None
+            entra = settings.http_auth == "entra"
+            public_host = _public_host(settings) if entra else None
+            plan_http(
+                settings.host,
+                settings.port,
+                token,
+                settings.allowed_hosts,
+                static_token=not entra,
+                public_host=public_host,
+            )
+            report.add("http", "ok", f"http://{settings.host}:{settings.port}/mcp")
+        except (TransportConfigError, ValueError) as exc:  # ValueError: a bad --public-url
+            report.add("http", "fail", str(exc))
     await check_account(settings, parts.catalog, report, opener)
     return report
 
 
-async def check_http(settings: Settings, report: Report) -> None:
-    """The HTTP transport as `serve` would set it up: the bind and its tokens or Entra ID sign-in."""
-    from batch_mcp.server.transports import plan_http
-
-    token = settings.token.get_secret_value() if settings.token else None
-    if settings.http_auth != "entra":
-        try:
-            plan_http(settings.host, settings.port, token, settings.allowed_hosts)
-        except ValueError as exc:
-            report.add("http", "fail", str(exc))
-            return
-        report.add("http", "ok", f"http://{settings.host}:{settings.port}/mcp, bearer token")
-        return
-    from batch_mcp.server.entra import check_entra_settings
+def _public_host(settings: Settings) -> str | None:
     from batch_mcp.server.entra.config import public_host
 
-    try:
-        config = check_entra_settings(settings)
-        plan_http(
-            settings.host,
-            settings.port,
-            token,
-            settings.allowed_hosts,
-            static_token=False,
-            public_host=public_host(settings),
-        )
-    except ValueError as exc:
-        report.add("http", "fail", str(exc))
-        return
-    report.add("http", "ok", f"http://{settings.host}:{settings.port}/mcp, Entra ID sign-in ({config.issuer})")
-    started = time.perf_counter()
-    url = config.discovery_urls[0]
-    try:
-        import httpx2
-
-        async with httpx2.AsyncClient(timeout=ENTRA_SECONDS) as http:
-            reply = await http.get(url)
-        reply.raise_for_status()
-        issuer = reply.json().get("issuer")
-    except (httpx2.HTTPError, ValueError) as exc:
-        report.add("Entra ID tenant", "fail", f"{url}: {exc} (--entra-tenant-id / --entra-authority)", started)
-        return
-    report.add("Entra ID tenant", "ok", f"OpenID configuration found (issuer {issuer})", started)
+    return public_host(settings)
 
 
 def run_doctor(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ import mcp_types as types
 from batch_mcp.batch import shaping
 from batch_mcp.batch.errors import BatchError
 from batch_mcp.catalog import Catalog, ToolDef
+from batch_mcp.catalog.bounds import with_arg_bounds
 from batch_mcp.catalog.validation import make_validator, validation_errors
 from batch_mcp.redaction import MASK, redact_text, secret_values
 from batch_mcp.server import render
@@ -78,7 +79,7 @@ class Engine:
         else:
             validator = self._server_validators.get(tool.name)
             if validator is None:
-                validator = self._server_validators[tool.name] = make_validator(tool.input_schema)
+                validator = self._server_validators[tool.name] = make_validator(with_arg_bounds(tool.input_schema))
         return validation_errors(validator, args)
 
     async def call(self, name: str, args: Mapping[str, Any] | None, ctx: CallContext) -> types.CallToolResult:
@@ -130,6 +131,10 @@ class Engine:
                 render.error_result(batch_error_text(tool.name, exc, binding=binding)),
                 request_id=getattr(exc, "request_id", None),
             )
+        except Exception as exc:  # a fault of ours: a tool error for the model, the traceback for the log
+            logger.exception("%s failed unexpectedly", tool.name)
+            text = f"{tool.name} failed inside batch-mcp ({type(exc).__name__}); it may or may not have reached Batch."
+            return outcome.done("error", render.error_result(text))
         if decision.note:
             result.content.append(types.TextContent(text=decision.note))
         return outcome.done("error" if result.is_error else "ok", result, request_id=request_id)

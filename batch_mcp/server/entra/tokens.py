@@ -78,7 +78,7 @@ class EntraTokenVerifier:
             return None
         if self._cache_size > 0:
             expires = float(access.expires_at or now)
-            self._accepted[digest] = (min(expires + self._leeway, now + self._cache_seconds), access)
+            self._accepted[digest] = (min(expires, now + self._cache_seconds), access)
             while len(self._accepted) > self._cache_size:
                 self._accepted.popitem(last=False)
         return access
@@ -124,6 +124,8 @@ class EntraTokenVerifier:
             raise _Refused(f"the token has no {exc.claim!r} claim") from None
         except jwt.PyJWTError as exc:
             raise _Refused(f"invalid token ({type(exc).__name__})") from None
+        if isinstance(claims["aud"], list) and len(claims["aud"]) != 1:
+            raise _Refused("the token is issued for several resources, not for this server alone")
         scp = claims.get("scp")
         delegated = scp.split() if isinstance(scp, str) else []
         prefix = self._config.app_id_uri.rstrip("/")
@@ -132,7 +134,7 @@ class EntraTokenVerifier:
             token=token,
             client_id=str(client),
             scopes=[f"{prefix}/{name}" for name in delegated],
-            expires_at=int(claims["exp"]),
+            expires_at=int(claims["exp"]) + self._leeway,  # the SDK checks this again, without skew
             subject=str(claims["oid"]),
             claims={name: claims[name] for name in USER_CLAIMS if name in claims},
         )
