@@ -1,8 +1,10 @@
 """Request bodies checked against the spec's request models, answered with the service's codes.
 
 The schemas come from the committed catalog (each tool's full validation schema, whose body
-fields are the request model's), so the emulator needs no spec at run time. `2025-06-01` bodies are checked
-against the 2024 models without strictness about unknown fields, since that version added some.
+fields are the request model's), so the emulator needs no spec at run time. Versions without a
+catalog of their own are checked against the 2024 models without strictness about unknown fields
+(their field names are checked against the version table instead), and versions newer than it
+without its enum lists, which they extended.
 """
 
 from __future__ import annotations
@@ -20,16 +22,20 @@ from batch_mcp.emulator import errors
 from batch_mcp.redaction import is_secret_field
 
 
-def _loosen(node: Any) -> Any:
+def _loosen(node: Any, enums: bool = True) -> Any:
     if isinstance(node, dict):
-        return {k: _loosen(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)}
+        return {
+            k: _loosen(v, enums)
+            for k, v in node.items()
+            if not (k == "additionalProperties" and v is False) and (enums or k != "enum" or not isinstance(v, list))
+        }
     if isinstance(node, list):
-        return [_loosen(v) for v in node]
+        return [_loosen(v, enums) for v in node]
     return node
 
 
 @cache
-def body_validator(catalog_version: str, tool_name: str, strict: bool) -> Draft202012Validator:
+def body_validator(catalog_version: str, tool_name: str, strict: bool, enums: bool = True) -> Draft202012Validator:
     """The tool's full argument schema cut down to its body fields: the request model, with every
     collapsed subtree expanded to its full, strict definition."""
     catalog = load_catalog(catalog_version)
@@ -40,7 +46,7 @@ def body_validator(catalog_version: str, tool_name: str, strict: bool) -> Draft2
     schema["required"] = [r for r in schema.get("required", []) if r in body_fields]
     if not schema["required"]:
         del schema["required"]
-    return make_validator(schema if strict else _loosen(schema))
+    return make_validator(schema if strict else _loosen(schema, enums))
 
 
 def _property_path(error: ValidationError) -> str:
@@ -62,11 +68,11 @@ def to_batch_error(error: ValidationError) -> errors.BatchError:
     return errors.invalid_property(name, value, describe(error))
 
 
-def validate_body(catalog_version: str, tool_name: str, body: Any, *, strict: bool = True) -> None:
+def validate_body(catalog_version: str, tool_name: str, body: Any, *, strict: bool = True, enums: bool = True) -> None:
     """Raise the service's 400 for the first problem with `body`."""
     if not isinstance(body, dict):
         raise errors.invalid_body("The request body must be a JSON object.")
-    validator = body_validator(catalog_version, tool_name, strict)
+    validator = body_validator(catalog_version, tool_name, strict, enums)
     problems = sorted(validator.iter_errors(body), key=lambda e: (e.validator != "required", list(e.absolute_path)))
     if problems:
         raise to_batch_error(problems[0])

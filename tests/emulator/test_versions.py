@@ -293,3 +293,13 @@ async def test_shaping_leaves_the_stored_entity_alone() -> None:
         assert (await api.at("2018-08-01.7.0").get("/pools/p")).json()["maxTasksPerNode"] == 4
         assert backend.get_pool("p").body["taskSlotsPerNode"] == 4
         assert (await api.get("/pools/p")).json()["taskSlotsPerNode"] == 4
+
+
+async def test_values_newer_versions_added_to_an_enum_are_accepted_by_them_only() -> None:
+    """2025-06-01 added `confidentialvm` to the pool security types; 2024-02-01.19.0 refuses it."""
+    async with running() as (_, api):
+        body = ready_pool("p", 1, 1)
+        body["virtualMachineConfiguration"]["securityProfile"] = {"securityType": "confidentialvm"}
+        r = await api.at("2024-02-01.19.0").post("/pools", body)
+        assert (r.status_code, r.json()["code"]) == (400, "InvalidPropertyValue")
+        assert (await api.at("2025-06-01").post("/pools", body)).status_code == 201
