@@ -10,6 +10,8 @@ without its enum lists, which they extended.
 from __future__ import annotations
 
 import copy
+import math
+import re
 from functools import cache
 from typing import Any
 
@@ -68,11 +70,49 @@ def to_batch_error(error: ValidationError) -> errors.BatchError:
     return errors.invalid_property(name, value, describe(error))
 
 
+_INTEGER_TEXT = re.compile(r"^[+-]?\d{1,18}$")
+
+
+def coerce_scalars(schema: Any, value: Any, defs: dict[str, Any]) -> Any:
+    """Numbers and booleans sent as JSON strings, read as the service's JSON reader reads them: the
+    Azure CLI sends `"targetDedicatedNodes": "1"`, and the service accepts it. Only whole numbers
+    for integers, numbers for numbers and true/false for booleans are turned; anything else is left
+    for validation to refuse. Changes `value` in place where it can; returns the result."""
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    if not isinstance(schema, dict):
+        return value
+    kind = schema.get("type")
+    if isinstance(value, str):
+        text = value.strip()
+        if kind == "integer" and _INTEGER_TEXT.match(text):
+            return int(text)
+        if kind == "number":
+            try:
+                number = float(text)
+            except ValueError:
+                return value
+            return number if math.isfinite(number) else value
+        if kind == "boolean" and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        return value
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        for key, item in value.items():
+            if key in properties:
+                value[key] = coerce_scalars(properties[key], item, defs)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        value[:] = [coerce_scalars(schema["items"], item, defs) for item in value]
+    return value
+
+
 def validate_body(catalog_version: str, tool_name: str, body: Any, *, strict: bool = True, enums: bool = True) -> None:
-    """Raise the service's 400 for the first problem with `body`."""
+    """Raise the service's 400 for the first problem with `body` (after reading numbers and
+    booleans sent as strings, as the service does: `body` may be changed in place)."""
     if not isinstance(body, dict):
         raise errors.invalid_body("The request body must be a JSON object.")
     validator = body_validator(catalog_version, tool_name, strict, enums)
+    coerce_scalars(validator.schema, body, validator.schema.get("$defs", {}))
     problems = sorted(validator.iter_errors(body), key=lambda e: (e.validator != "required", list(e.absolute_path)))
     if problems:
         raise to_batch_error(problems[0])

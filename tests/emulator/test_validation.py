@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from batch_mcp.emulator import images
+from batch_mcp.emulator import images, vmsizes
 from tests.emulator.conftest import V2018, fast_config, make_pool, ready_pool, running
 
 pytestmark = pytest.mark.anyio
@@ -208,3 +208,30 @@ async def test_a_filter_on_a_property_the_list_cannot_filter_on_is_the_services_
         nodes = await api.get("/pools/p/nodes", params={"$filter": "state eq 'idle' or startTaskInfo/exitCode ne 0"})
         assert nodes.status_code == 200
         assert refused(await api.get("/pools/p/nodes", params={"$filter": "startswith(id, 'tvm')"}))[0] == 400
+
+
+async def test_numbers_and_booleans_sent_as_strings_are_read_as_the_service_reads_them() -> None:
+    """The Azure CLI sends `"targetDedicatedNodes": "1"`; the service accepts it, so does the emulator."""
+    async with running() as (_, api):
+        pool = ready_pool("p", nodes=0, taskSlotsPerNode="3", enableInterNodeCommunication="true")
+        pool["targetDedicatedNodes"] = "1"
+        assert (await api.post("/pools", pool)).status_code == 201
+        got = (await api.get("/pools/p")).json()
+        assert (got["targetDedicatedNodes"], got["taskSlotsPerNode"], got["enableInterNodeCommunication"]) == (
+            1,
+            3,
+            True,
+        )
+        bad = ready_pool("q", nodes=0)
+        bad["targetDedicatedNodes"] = "one"
+        status, code, values = refused(await api.post("/pools", bad))
+        assert (status, code, values["PropertyName"]) == (400, "InvalidPropertyValue", "targetDedicatedNodes")
+
+
+async def test_the_seeded_local_pool_is_one_the_service_would_accept() -> None:
+    async with running(fast_config(seed_pool=True)) as (_, api):
+        pool = (await api.get("/pools/local")).json()
+        images.check_virtual_machine_configuration(pool["virtualMachineConfiguration"])
+        vmsizes.check_vm_size(pool["vmSize"], cloud_service=False)
+        again = {k: pool[k] for k in ("vmSize", "virtualMachineConfiguration", "taskSlotsPerNode")}
+        assert (await api.post("/pools", {"id": "copy", **again})).status_code == 201
