@@ -112,7 +112,8 @@ def validate_body(catalog_version: str, tool_name: str, body: Any, *, strict: bo
     if not isinstance(body, dict):
         raise errors.invalid_body("The request body must be a JSON object.")
     validator = body_validator(catalog_version, tool_name, strict, enums)
-    coerce_scalars(validator.schema, body, validator.schema.get("$defs", {}))
+    schema: Any = validator.schema  # jsonschema types it as a schema or a bool; ours is an object
+    coerce_scalars(schema, body, schema.get("$defs", {}))
     problems = sorted(validator.iter_errors(body), key=lambda e: (e.validator != "required", list(e.absolute_path)))
     if problems:
         raise to_batch_error(problems[0])
