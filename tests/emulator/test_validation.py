@@ -235,3 +235,12 @@ async def test_the_seeded_local_pool_is_one_the_service_would_accept() -> None:
         vmsizes.check_vm_size(pool["vmSize"], cloud_service=False)
         again = {k: pool[k] for k in ("vmSize", "virtualMachineConfiguration", "taskSlotsPerNode")}
         assert (await api.post("/pools", {"id": "copy", **again})).status_code == 201
+
+
+async def test_a_pool_update_that_names_new_machines_is_checked_like_a_new_pool() -> None:
+    async with running() as (_, api):
+        assert (await api.post("/pools", ready_pool("p", nodes=0))).status_code == 201
+        newer = api.at("2025-06-01")
+        response = await newer.call("PATCH", "/pools/p", json={"vmSize": "Standard_Q9000"})
+        status, code, values = refused(response)
+        assert (status, code, values["PropertyName"]) == (400, "InvalidPropertyValue", "vmSize")
