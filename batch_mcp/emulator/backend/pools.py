@@ -306,6 +306,9 @@ class PoolOps(BackendBase):
     def patch_pool(self, pool_id: str, params: dict[str, Any]) -> Entity:
         pool = self.active_pool(pool_id)
         self.applications.check(params.get("applicationPackageReferences"))
+        machines = {k: params[k] for k in ("vmSize", "virtualMachineConfiguration") if k in params}
+        if machines:  # newer versions may change a pool's machines: checked as on creation
+            self.check_deployment({**pool.body, **machines})
         for key in PATCHABLE:
             if key in params:
                 pool.body[key] = params[key]
