@@ -303,3 +303,23 @@ async def test_values_newer_versions_added_to_an_enum_are_accepted_by_them_only(
         r = await api.at("2024-02-01.19.0").post("/pools", body)
         assert (r.status_code, r.json()["code"]) == (400, "InvalidPropertyValue")
         assert (await api.at("2025-06-01").post("/pools", body)).status_code == 201
+
+
+def test_every_operation_of_every_version_has_a_route_and_a_handler() -> None:
+    from batch_mcp.emulator import handlers, routing
+
+    for name in ALL:
+        version = versions.get(name)
+        assert version is not None
+        for key in versions.TABLE["operations"]:
+            method, template = key.split(" ", 1)
+            if not version.has(method, template):
+                continue
+            path = template
+            for param in ("poolId", "nodeId", "jobId", "taskId", "jobScheduleId", "applicationId", "userName"):
+                path = path.replace("{" + param + "}", "x1")
+            path = path.replace("{extensionName}", "ext").replace("{filePath}", "dir/file.txt")
+            path = path.replace("{thumbprintAlgorithm}", "sha1").replace("{thumbprint}", "abc")
+            route, _ = routing.match(name, method, path)
+            assert (route.method, route.tool.http.path) == (method, template), (name, key)
+            assert route.operation_id in handlers.HANDLERS
