@@ -88,3 +88,18 @@ async def test_users_and_remote_login() -> None:
         login = (await api.get(f"/pools/p/nodes/{node}/remoteloginsettings")).json()
         assert login["remoteLoginIPAddress"] == "127.0.0.1" and login["remoteLoginPort"] > 0
         assert "s3cret" not in (await api.get(f"/pools/p/nodes/{node}")).text
+
+
+async def test_a_running_task_is_among_its_nodes_recent_tasks() -> None:
+    """The service lists a task on its node from its start (taskState running), then completed."""
+    async with running() as (_, api):
+        node = (await make_pool(api, "p", nodes=1))[0]["id"]
+        await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
+        await api.post("/jobs/j/tasks", {"id": "t", "commandLine": "sleep 30"})
+        await api.wait("/jobs/j/tasks/t", lambda t: t["state"] == "running")
+        recent = (await api.get(f"/pools/p/nodes/{node}")).json()["recentTasks"]
+        assert [(r["taskId"], r["taskState"]) for r in recent] == [("t", "running")]
+        assert (await api.post("/jobs/j/tasks/t/terminate")).status_code == 204
+        await api.wait("/jobs/j/tasks/t", lambda t: t["state"] == "completed")
+        recent = (await api.get(f"/pools/p/nodes/{node}")).json()["recentTasks"]
+        assert [(r["taskId"], r["taskState"]) for r in recent] == [("t", "completed")]
