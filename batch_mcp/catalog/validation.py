@@ -107,8 +107,7 @@ def describe(error: ValidationError, arguments: Any = None) -> str:
     if field == "value" and _in_secret_pair(arguments, path):
         field = "password"  # shown as (hidden)
     if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in (error.instance or {})]
-        return f"{json_path([*path, missing[0]])}: required field is missing"
+        return f"{json_path([*path, _missing_field(error)])}: required field is missing"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list((error.schema.get("properties") or {}).keys())
         extra = sorted(set(error.instance) - set(allowed))
@@ -125,15 +124,25 @@ def describe(error: ValidationError, arguments: Any = None) -> str:
     return f"{json_path(path)}: expected {_expected(error)}, got {_shown(error.instance, field)}"
 
 
+def _missing_field(error: ValidationError) -> str:
+    """The one field a `required` error is about (jsonschema reports each missing field separately)."""
+    found = re.match(r"^'(.+)' is a required property$", error.message)
+    if found:
+        return found.group(1)
+    missing = [name for name in error.validator_value if name not in (error.instance or {})]
+    return missing[0] if missing else "?"
+
+
 def validation_errors(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> list[str]:
-    """Readable problems with `arguments`, most specific first, at most MAX_ERRORS. The rules for
-    every string come first (and alone when broken: a 50,000-level nesting never reaches the
+    """Readable problems with `arguments`, most specific first, each once, at most MAX_ERRORS. The
+    rules for every string come first (and alone when broken: a 50,000-level nesting never reaches the
     schema validator's recursion)."""
     broken = universal_problems(arguments)
     if broken:
         return broken[:MAX_ERRORS]
     errors = sorted(validator.iter_errors(arguments), key=lambda e: (list(e.absolute_path), e.validator))
-    return [describe(e, arguments) for e in errors[:MAX_ERRORS]]
+    problems = list(dict.fromkeys(describe(e, arguments) for e in errors))  # each missing field once
+    return problems[:MAX_ERRORS]
 
 
 def _in_secret_pair(arguments: Any, path: list[Any]) -> bool:

@@ -132,6 +132,11 @@ async def check_account(settings: Settings, catalog: Catalog, report: Report, op
     if scheme == "https" and not await _tls(host, port, report):
         report.add("authenticated read", "skip", "no TLS connection")
         return
+    if settings.http_auth == "entra" and settings.transport == "http":
+        from batch_mcp.server.entra.checks import check_sign_in  # Batch is read as each user, not here
+
+        await check_sign_in(settings, report)
+        return
     await check_read(settings, catalog, report, opener, what="account")
 
 
