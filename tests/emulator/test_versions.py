@@ -240,6 +240,10 @@ async def test_task_slots_keep_the_name_of_each_era() -> None:
         assert (r.status_code, r.json()["code"]) == (400, "InvalidRequestBody")
         assert (await old.post("/pools", {**body, "maxTasksPerNode": 3})).status_code == 201
         assert (await old.get("/pools/p")).json()["maxTasksPerNode"] == 3
+        selected = (await old.get("/pools", params={"$select": "id,maxTasksPerNode"})).json()["value"]
+        assert selected == [{"id": "p", "maxTasksPerNode": 3}]
+        filtered = (await old.get("/pools", params={"$filter": "maxTasksPerNode eq 3"})).json()["value"]
+        assert [p["id"] for p in filtered] == ["p"]
         assert "taskSlotsPerNode" not in (await old.get("/pools/p")).json()
         pool = (await new.get("/pools/p")).json()
         assert pool["taskSlotsPerNode"] == 3 and "maxTasksPerNode" not in pool
