@@ -327,3 +327,20 @@ def test_every_operation_of_every_version_has_a_route_and_a_handler() -> None:
             route, _ = routing.match(name, method, path)
             assert (route.method, route.tool.http.path) == (method, template), (name, key)
             assert route.operation_id in handlers.HANDLERS
+
+
+async def test_pools_take_structural_updates_from_2024_07_01_while_empty() -> None:
+    async with running() as (_, api):
+        await make_pool(api, "p", nodes=1)
+        new = api.at("2024-07-01.20.0")
+        r = await api.call("PATCH", "/pools/p", json={"vmSize": "standard_d4s_v3"})
+        assert (r.status_code, r.json()["code"]) == (400, "InvalidRequestBody")  # 2024-02-01.19.0 has no such field
+        r = await new.call("PATCH", "/pools/p", json={"vmSize": "standard_d4s_v3"})
+        assert (r.status_code, r.json()["code"]) == (409, "PoolNotEmpty")
+        assert (await api.post("/pools/p/resize", {"targetDedicatedNodes": 0})).status_code == 202
+        await api.wait("/pools/p", lambda p: p["allocationState"] == "steady" and p["currentDedicatedNodes"] == 0)
+        await api.wait("/pools/p/nodes", lambda b: not b["value"])
+        r = await new.call("PATCH", "/pools/p", json={"vmSize": "standard_d4s_v3", "taskSlotsPerNode": 2})
+        assert r.status_code == 200, r.text
+        pool = (await new.get("/pools/p")).json()
+        assert (pool["vmSize"], pool["taskSlotsPerNode"]) == ("standard_d4s_v3", 2)
