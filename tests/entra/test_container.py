@@ -60,9 +60,11 @@ def test_the_image_settings_serve_entra_sign_in_on_the_public_host_name(
         bearer = {"Authorization": f"Bearer {idp.token(ALICE)}"}
         public = httpx2.post(served.url, json=INIT, headers={**HEADERS, **bearer, "Host": "batch-mcp.contoso.test"})
         foreign = httpx2.post(served.url, json=INIT, headers={**HEADERS, **bearer, "Host": "evil.example"})
+        health = subprocess.run([sys.executable, "-m", "batch_mcp.healthcheck"], env=env, timeout=30)
     assert metadata.json()["resource"] == "https://batch-mcp.contoso.test/mcp"
     assert public.status_code == 200
     assert foreign.status_code in (403, 421)
+    assert health.returncode == 0  # the image's HEALTHCHECK finds the server up in this mode too
 
 
 def test_without_a_public_url_the_image_refuses_to_start_and_says_why(

@@ -27,7 +27,11 @@ async def test_a_pool_job_and_task_run_and_their_output_is_readable(tmp_path: Pa
                 "vmSize": "standard_d2s_v3",
                 "targetDedicatedNodes": 1,
                 "virtualMachineConfiguration": {
-                    "imageReference": {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"},
+                    "imageReference": {
+                        "publisher": "canonical",
+                        "offer": "0001-com-ubuntu-server-jammy",
+                        "sku": "22_04-lts",
+                    },
                     "nodeAgentSKUId": "batch.node.ubuntu 22.04",
                 },
             },

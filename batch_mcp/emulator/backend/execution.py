@@ -21,6 +21,7 @@ from typing import Any
 from batch_mcp.emulator import autoscale_bridge
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.backend.nodes import used_slots
+from batch_mcp.emulator.backend.packages import PackageError
 from batch_mcp.emulator.resources import ResourceFileError, fetch_all
 from batch_mcp.emulator.runner import (
     FolderUnusable,
@@ -289,6 +290,17 @@ class ExecutionOps(BackendBase):
                 return
             self.set_state(task, "running", self.now())
             self.save(task)
+        try:
+            packages = await self.package_env(pool_id, node_id, task.body.get("applicationPackageReferences"))
+        except PackageError as exc:
+            self.finish_run(job_id, task_id, run_id, RunResult(self.now(), self.now(), failure=exc.info))
+            return
+        if packages:  # kept on the run, for task_spec (and multi-instance subtasks) to read
+            task = self.current_run(job_id, task_id, run_id)
+            if task is None:
+                return
+            task.internal["run"]["packages"] = packages
+            self.save(task)
         instances = run["nodes"]
         if len(instances) > 1:
             await self.run_subtasks(job_id, task_id, run_id)
@@ -532,6 +544,7 @@ class ExecutionOps(BackendBase):
         node = self.find("node", pool_id, node_id)
         task_dir = self.files.task_dir(pool_id, node_id, job.id, task.id)
         env = self.base_env(pool_id, node, node_id)
+        env.update((task.internal.get("run") or {}).get("packages") or {})
         env.update(_env_pairs(job.body.get("commonEnvironmentSettings")))
         env.update(_env_pairs(task.body.get("environmentSettings")))
         env.update(
@@ -637,9 +650,14 @@ class ExecutionOps(BackendBase):
             startup = self.files.startup_dir(pool_id, node_id)
             env.update(AZ_BATCH_TASK_DIR=str(startup), AZ_BATCH_TASK_WORKING_DIR=str(startup / "wd"))
             begin = self.now()
-            result, attempt = await self.run_with_retries(
-                f"start:{pool_id}/{node_id}", start_task, startup, env, None, start_task.get("maxTaskRetryCount", 0)
-            )
+            try:
+                env = {**await self.package_env(pool_id, node_id), **env}
+            except PackageError as exc:
+                result, attempt = RunResult(begin, self.now(), failure=exc.info), 0
+            else:
+                result, attempt = await self.run_with_retries(
+                    f"start:{pool_id}/{node_id}", start_task, startup, env, None, start_task.get("maxTaskRetryCount", 0)
+                )
             current = self.find("node", pool_id, node_id)
             if current is None or current.internal.get("boot") != boot:
                 return
