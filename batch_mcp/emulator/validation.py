@@ -58,7 +58,8 @@ def _property_path(error: ValidationError) -> str:
 
 def to_batch_error(error: ValidationError) -> errors.BatchError:
     if error.validator == "required":
-        missing = [n for n in error.validator_value if n not in (error.instance or {})]
+        required: Any = error.validator_value  # set on every raised error
+        missing = [n for n in required if n not in (error.instance or {})]
         return errors.missing_property(missing[0] if missing else "")
     if error.validator == "additionalProperties":
         return errors.invalid_body(describe(error))

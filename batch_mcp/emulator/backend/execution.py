@@ -35,7 +35,7 @@ from batch_mcp.emulator.runner import (
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import duration_seconds, iso
 
-Spawner = Callable[[Callable[[], Awaitable[None]]], None]
+Spawner = Callable[[Callable[[], Awaitable[None]]], object]
 
 
 def _env_pairs(settings: list[dict[str, Any]] | None) -> dict[str, str]:
@@ -609,6 +609,7 @@ class ExecutionOps(BackendBase):
         self.save(task)
 
         async def coordinate(i: int, node_id: str) -> RunResult:
+            assert task is not None  # checked above; a closure does not keep the narrowing
             key = run_id if i == 0 else f"{run_id}.{i}"
             spec = self.task_spec(
                 task, job, run["pool"], node_id, key, command=settings.get("coordinationCommandLine", "")
@@ -822,7 +823,9 @@ class ExecutionOps(BackendBase):
         last = self.metrics.last_time(pool.id)
         if not force and last is not None and now - last < self.config.metrics_interval:
             return
-        values = dict.fromkeys(("$ActiveTasks", "$RunningTasks", "$SucceededTasks", "$FailedTasks"), 0.0)
+        values: dict[str, float] = dict.fromkeys(
+            ("$ActiveTasks", "$RunningTasks", "$SucceededTasks", "$FailedTasks"), 0.0
+        )
         for job in self.store.list("job", ref=pool.id):
             if job.body["state"] in ("completed", "deleting"):
                 continue

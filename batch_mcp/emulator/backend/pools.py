@@ -146,9 +146,9 @@ class PoolOps(BackendBase):
         vmsizes.check_vm_size(body.get("vmSize"), cloud_service=bool(cloud))
         if vm:
             images.check_virtual_machine_configuration(vm)
-        elif str(cloud.get("osFamily")) not in CLOUD_OS_FAMILIES:
+        elif str((cloud or {}).get("osFamily")) not in CLOUD_OS_FAMILIES:
             raise errors.invalid_property(
-                "osFamily", cloud.get("osFamily"), f"Guest OS families are {', '.join(CLOUD_OS_FAMILIES)}."
+                "osFamily", (cloud or {}).get("osFamily"), f"Guest OS families are {', '.join(CLOUD_OS_FAMILIES)}."
             )
 
     def add_pool(self, spec: dict[str, Any], *, owner_job: str | None = None) -> Entity:
