@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from batch_mcp.catalog.model import ToolDef
 
@@ -27,7 +27,24 @@ def listed_annotations(annotations: Mapping[str, bool]) -> dict[str, bool]:
     return out
 
 
-def tool_listing(tool: ToolDef) -> dict[str, Any]:
+class Listable(Protocol):
+    """A catalog tool, or one the server defines itself: what `tools/list` shows of it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def input_schema(self) -> Mapping[str, Any]: ...
+    @property
+    def annotations(self) -> Mapping[str, bool]: ...
+    @property
+    def output_schema(self) -> Mapping[str, Any] | None: ...
+
+
+def tool_listing(tool: Listable) -> dict[str, Any]:
     listing: dict[str, Any] = {
         "name": tool.name,
         "title": tool.title,

@@ -72,10 +72,11 @@ _TYPE_NAMES = {
 
 
 def _expected(error: ValidationError) -> str:
-    v, want = error.validator, error.validator_value
+    v: Any = error.validator
+    want: Any = error.validator_value
     if v == "type":
         kinds = want if isinstance(want, list) else [want]
-        return " or ".join(_TYPE_NAMES.get(k, k) for k in kinds)
+        return " or ".join(_TYPE_NAMES.get(k, str(k)) for k in kinds)
     if v == "enum":
         return "one of " + ", ".join(repr(x) for x in want)
     if v == "pattern" and want in PATTERN_TEXTS:
@@ -109,7 +110,8 @@ def describe(error: ValidationError, arguments: Any = None) -> str:
     if error.validator == "required":
         return f"{json_path([*path, _missing_field(error)])}: required field is missing"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list((error.schema.get("properties") or {}).keys())
+        schema: Any = error.schema
+        allowed = list((schema.get("properties") or {}).keys())
         extra = sorted(set(error.instance) - set(allowed))
         parts = []
         for name in extra:
@@ -129,7 +131,8 @@ def _missing_field(error: ValidationError) -> str:
     found = re.match(r"^'(.+)' is a required property$", error.message)
     if found:
         return found.group(1)
-    missing = [name for name in error.validator_value if name not in (error.instance or {})]
+    required: Any = error.validator_value  # set on every raised error
+    missing = [name for name in required if name not in (error.instance or {})]
     return missing[0] if missing else "?"
 
 

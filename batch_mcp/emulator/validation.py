@@ -13,7 +13,7 @@ import copy
 import math
 import re
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -58,7 +58,8 @@ def _property_path(error: ValidationError) -> str:
 
 def to_batch_error(error: ValidationError) -> errors.BatchError:
     if error.validator == "required":
-        missing = [n for n in error.validator_value if n not in (error.instance or {})]
+        required: Any = error.validator_value  # set on every raised error
+        missing = [n for n in required if n not in (error.instance or {})]
         return errors.missing_property(missing[0] if missing else "")
     if error.validator == "additionalProperties":
         return errors.invalid_body(describe(error))
@@ -111,7 +112,8 @@ def validate_body(catalog_version: str, tool_name: str, body: Any, *, strict: bo
     if not isinstance(body, dict):
         raise errors.invalid_body("The request body must be a JSON object.")
     validator = body_validator(catalog_version, tool_name, strict, enums)
-    coerce_scalars(validator.schema, body, validator.schema.get("$defs", {}))
+    schema = cast(dict[str, Any], validator.schema)  # ours is always an object schema, never a boolean one
+    coerce_scalars(schema, body, schema.get("$defs", {}))
     problems = sorted(validator.iter_errors(body), key=lambda e: (e.validator != "required", list(e.absolute_path)))
     if problems:
         raise to_batch_error(problems[0])

@@ -17,7 +17,7 @@ import mcp_types as types
 from batch_mcp.catalog.listing import minified, tool_listing
 from batch_mcp.server import render
 from batch_mcp.server.selection import ROUTER_TOOLS
-from batch_mcp.server.server_tools import ServerTool, annotations, object_schema
+from batch_mcp.server.server_tools import ServerTool, object_schema, tool_annotations
 
 if TYPE_CHECKING:
     from batch_mcp.server.server_tools import CallContext
@@ -106,7 +106,7 @@ def meta_tools(*, read_only: bool = False) -> dict[str, ServerTool]:
             input_schema=object_schema(
                 {"model": {"type": "string", "minLength": 1, "description": "Name in a stub's description"}}, ["model"]
             ),
-            annotations=annotations(read_only=True, idempotent=True, open_world=False),
+            annotations=tool_annotations(read_only=True, idempotent=True, open_world=False),
             handler=_schema,
         ),
         ServerTool(
@@ -124,7 +124,7 @@ def meta_tools(*, read_only: bool = False) -> dict[str, ServerTool]:
                     "arguments": {"type": "object", "description": "Run it (read-only tools) with these"},
                 }
             ),
-            annotations=annotations(read_only=True, idempotent=True, open_world=False),
+            annotations=tool_annotations(read_only=True, idempotent=True, open_world=False),
             handler=_tools,
         ),
         ServerTool(
@@ -142,7 +142,7 @@ def meta_tools(*, read_only: bool = False) -> dict[str, ServerTool]:
                 ["name"],
             ),
             # Not destructive: it also runs plain writes, and a destructive call it runs asks the user itself.
-            annotations=annotations(read_only=False, destructive=False),
+            annotations=tool_annotations(read_only=False, destructive=False),
             handler=_call,
         ),
     ]

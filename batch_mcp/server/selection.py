@@ -69,8 +69,10 @@ DEFAULT_TOOLS = (
 
 
 class SelectableTool(Protocol):
-    name: str
-    toolset: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def toolset(self) -> str: ...
 
     @property
     def read_only(self) -> bool: ...

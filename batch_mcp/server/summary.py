@@ -14,7 +14,7 @@ list (a continuation page carries none). Its cost does not grow with the account
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from batch_mcp.batch.errors import BatchError
@@ -84,7 +84,7 @@ def summary(total: int, complete: bool, counts: Mapping[str, Mapping[str, int]])
 
 
 async def summarize(
-    client: BatchClient, tool: ToolDef, args: Mapping[str, Any], items: list[Mapping[str, Any]], has_more: bool
+    client: BatchClient, tool: ToolDef, args: Mapping[str, Any], items: Sequence[Mapping[str, Any]], has_more: bool
 ) -> dict[str, Any] | None:
     """The query's summary, or None (a list without counted fields, or a continuation page)."""
     fields = counted_fields(tool)

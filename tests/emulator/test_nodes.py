@@ -92,6 +92,21 @@ async def test_users_and_remote_login() -> None:
         assert "s3cret" not in (await api.get(f"/pools/p/nodes/{node}")).text
 
 
+async def test_a_running_task_is_among_its_nodes_recent_tasks() -> None:
+    """The service lists a task on its node from its start (taskState running), then completed."""
+    async with running() as (_, api):
+        node = (await make_pool(api, "p", nodes=1))[0]["id"]
+        await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
+        await api.post("/jobs/j/tasks", {"id": "t", "commandLine": "sleep 30"})
+        await api.wait("/jobs/j/tasks/t", lambda t: t["state"] == "running")
+        recent = (await api.get(f"/pools/p/nodes/{node}")).json()["recentTasks"]
+        assert [(r["taskId"], r["taskState"]) for r in recent] == [("t", "running")]
+        assert (await api.post("/jobs/j/tasks/t/terminate")).status_code == 204
+        await api.wait("/jobs/j/tasks/t", lambda t: t["state"] == "completed")
+        recent = (await api.get(f"/pools/p/nodes/{node}")).json()["recentTasks"]
+        assert [(r["taskId"], r["taskState"]) for r in recent] == [("t", "completed")]
+
+
 async def test_remote_desktop_only_where_the_service_offers_it() -> None:
     """RDP files are for cloud service nodes; virtual machine nodes have remote login settings, and
     each call answers the other kind of node with the service's 409."""

@@ -235,3 +235,36 @@ async def test_the_seeded_local_pool_is_one_the_service_would_accept() -> None:
         vmsizes.check_vm_size(pool["vmSize"], cloud_service=False)
         again = {k: pool[k] for k in ("vmSize", "virtualMachineConfiguration", "taskSlotsPerNode")}
         assert (await api.post("/pools", {"id": "copy", **again})).status_code == 201
+
+
+async def test_a_pool_update_that_names_new_machines_is_checked_like_a_new_pool() -> None:
+    async with running() as (_, api):
+        assert (await api.post("/pools", ready_pool("p", nodes=0))).status_code == 201
+        newer = api.at("2025-06-01")
+        response = await newer.call("PATCH", "/pools/p", json={"vmSize": "Standard_Q9000"})
+        status, code, values = refused(response)
+        assert (status, code, values["PropertyName"]) == (400, "InvalidPropertyValue", "vmSize")
+
+
+async def test_batch_mcp_emulator_app_registers_packages_a_running_emulator_serves(tmp_path: Path) -> None:
+    from batch_mcp.cli import main
+
+    source = tmp_path / "build"
+    source.mkdir()
+    (source / "tool.sh").write_text("echo from the package\n")
+    state = tmp_path / "state"
+    async with running(fast_config(data_dir=str(state))) as (_, api):
+        assert (await api.get("/applications")).json()["value"] == []
+        argv = ["emulator", "app", "add", "tools", "3.1", str(source), "--default", "--data-dir", str(state)]
+        assert main(argv) == 0
+        assert (await api.get("/applications/tools")).json()["versions"] == ["3.1"]
+        await make_pool(api, "p", applicationPackageReferences=[{"applicationId": "tools"}])
+        await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
+        await api.post(
+            "/jobs/j/tasks", {"id": "t", "commandLine": "/bin/sh -c 'sh $AZ_BATCH_APP_PACKAGE_tools/tool.sh'"}
+        )
+        await api.wait("/jobs/j/tasks/t", lambda t: t["state"] == "completed")
+        assert (await api.get("/jobs/j/tasks/t/files/stdout.txt")).text == "from the package\n"
+        assert main(["emulator", "app", "remove", "tools", "--data-dir", str(state)]) == 0
+        assert (await api.get("/applications")).json()["value"] == []
+        assert main(["emulator", "app", "add", "bad id", "1", str(source), "--data-dir", str(state)]) == 2

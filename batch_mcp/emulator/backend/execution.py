@@ -35,7 +35,7 @@ from batch_mcp.emulator.runner import (
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import duration_seconds, iso
 
-Spawner = Callable[[Callable[[], Awaitable[None]]], None]
+Spawner = Callable[[Callable[[], Awaitable[None]]], object]
 
 
 def _env_pairs(settings: list[dict[str, Any]] | None) -> dict[str, str]:
@@ -203,6 +203,7 @@ class ExecutionOps(BackendBase):
         task.internal["wait"] = task.internal.get("wait", 0.0) + max(
             now - task.internal.get("queued", task.internal.get("created", now)), 0.0
         )
+        info = task.body.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
         for i, node in enumerate(nodes):
             node.internal.setdefault("slots", {})[run_id if i == 0 else f"{run_id}.{i}"] = {
                 "job": job.id,
@@ -210,9 +211,28 @@ class ExecutionOps(BackendBase):
                 "run": run_id,
                 "slots": slots if i == 0 else 1,
             }
+            if i == 0:  # the node lists the task among its recent ones from its start, as the service does
+                recent = [
+                    r
+                    for r in node.body.get("recentTasks", [])
+                    if (r.get("jobId"), r.get("taskId")) != (job.id, task.id)
+                ]
+                recent.append(
+                    {
+                        "taskUrl": task.body["url"],
+                        "jobId": job.id,
+                        "taskId": task.id,
+                        "taskState": "running",
+                        "executionInfo": {
+                            "startTime": iso(now),
+                            "retryCount": info.get("retryCount", 0),
+                            "requeueCount": info.get("requeueCount", 0),
+                        },
+                    }
+                )
+                node.body["recentTasks"] = recent[-10:]
             self.refresh_occupancy(node, now)
             self.save(node)
-        info = task.body.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
         info["startTime"] = iso(now)
         for key in ("endTime", "exitCode", "result", "failureInfo"):
             info.pop(key, None)
@@ -371,11 +391,22 @@ class ExecutionOps(BackendBase):
             if node is None:
                 continue
             node.internal.get("slots", {}).pop(run["id"] if i == 0 else f"{run['id']}.{i}", None)
+            if i == 0 and result is None and node.body.get("recentTasks"):  # ended early: no longer on it
+                node.body["recentTasks"] = [
+                    r
+                    for r in node.body["recentTasks"]
+                    if (r.get("jobId"), r.get("taskId"), r.get("taskState")) != (task.parent, task.id, "running")
+                ]
             if i == 0 and result is not None:
                 node.body["totalTasksRun"] = node.body.get("totalTasksRun", 0) + 1
                 if result.succeeded:
                     node.body["totalTasksSucceeded"] = node.body.get("totalTasksSucceeded", 0) + 1
-                recent = node.body.setdefault("recentTasks", [])
+                recent = [
+                    r
+                    for r in node.body.get("recentTasks", [])
+                    if (r.get("jobId"), r.get("taskId")) != (task.parent, task.id)
+                ]
+                node.body["recentTasks"] = recent
                 recent.append(
                     {
                         "taskUrl": task.body["url"],
@@ -424,7 +455,28 @@ class ExecutionOps(BackendBase):
         else:
             self.complete_task(task, self.terminated_result(now), now, retry=False)
             self.save(task)
+            self.note_ended_on_node(task, run)
         self.wakeup.set()
+
+    def note_ended_on_node(self, task: Entity, run: dict[str, Any]) -> None:
+        """A run ended by request still counts among its node's recent tasks, as completed."""
+        node = self.find("node", run.get("pool", ""), run.get("node", ""))
+        if node is None:
+            return
+        info = task.body.get("executionInfo") or {}
+        entry = {
+            "taskUrl": task.body["url"],
+            "jobId": task.parent,
+            "taskId": task.id,
+            "taskState": task.body.get("state"),
+            "executionInfo": {
+                k: info[k]
+                for k in ("startTime", "endTime", "exitCode", "result", "retryCount", "requeueCount")
+                if k in info
+            },
+        }
+        node.body["recentTasks"] = [*node.body.get("recentTasks", []), entry][-10:]
+        self.save(node)
 
     def requeue(self, task: Entity, now: float) -> None:
         info = task.body.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
@@ -557,6 +609,7 @@ class ExecutionOps(BackendBase):
         self.save(task)
 
         async def coordinate(i: int, node_id: str) -> RunResult:
+            assert task is not None  # checked above; a closure does not keep the narrowing
             key = run_id if i == 0 else f"{run_id}.{i}"
             spec = self.task_spec(
                 task, job, run["pool"], node_id, key, command=settings.get("coordinationCommandLine", "")
@@ -770,7 +823,9 @@ class ExecutionOps(BackendBase):
         last = self.metrics.last_time(pool.id)
         if not force and last is not None and now - last < self.config.metrics_interval:
             return
-        values = dict.fromkeys(("$ActiveTasks", "$RunningTasks", "$SucceededTasks", "$FailedTasks"), 0.0)
+        values: dict[str, float] = dict.fromkeys(
+            ("$ActiveTasks", "$RunningTasks", "$SucceededTasks", "$FailedTasks"), 0.0
+        )
         for job in self.store.list("job", ref=pool.id):
             if job.body["state"] in ("completed", "deleting"):
                 continue

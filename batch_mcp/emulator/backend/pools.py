@@ -28,6 +28,19 @@ PATCHABLE = (
     "targetNodeCommunicationMode",
     "resourceTags",
 )
+# Patchable from 2024-07-01.20.0 on, and only while the pool has no nodes.
+PATCHABLE_WHEN_EMPTY = (
+    "displayName",
+    "vmSize",
+    "enableInterNodeCommunication",
+    "virtualMachineConfiguration",
+    "taskSlotsPerNode",
+    "taskSchedulingPolicy",
+    "networkConfiguration",
+    "userAccounts",
+    "mountConfiguration",
+    "upgradePolicy",
+)
 MIN_AUTOSCALE_INTERVAL = timedelta(minutes=5)
 MAX_AUTOSCALE_INTERVAL = timedelta(hours=168)
 DEFAULT_AUTOSCALE_INTERVAL = "PT15M"
@@ -133,9 +146,9 @@ class PoolOps(BackendBase):
         vmsizes.check_vm_size(body.get("vmSize"), cloud_service=bool(cloud))
         if vm:
             images.check_virtual_machine_configuration(vm)
-        elif str(cloud.get("osFamily")) not in CLOUD_OS_FAMILIES:
+        elif str((cloud or {}).get("osFamily")) not in CLOUD_OS_FAMILIES:
             raise errors.invalid_property(
-                "osFamily", cloud.get("osFamily"), f"Guest OS families are {', '.join(CLOUD_OS_FAMILIES)}."
+                "osFamily", (cloud or {}).get("osFamily"), f"Guest OS families are {', '.join(CLOUD_OS_FAMILIES)}."
             )
 
     def add_pool(self, spec: dict[str, Any], *, owner_job: str | None = None) -> Entity:
@@ -305,10 +318,21 @@ class PoolOps(BackendBase):
 
     def patch_pool(self, pool_id: str, params: dict[str, Any]) -> Entity:
         pool = self.active_pool(pool_id)
+        structural = [key for key in PATCHABLE_WHEN_EMPTY if key in params]
+        if structural and (self.store.list("node", pool.id) or pool.body["allocationState"] != "steady"):
+            raise errors.conflict(
+                "PoolNotEmpty",
+                f"{structural[0]} can be changed only while the pool has no compute nodes.",
+                {"PropertyName": structural[0]},
+            )
+        if {"vmSize", "virtualMachineConfiguration"} & set(structural):
+            self.check_deployment({**pool.body, **{key: params[key] for key in structural}})
         self.applications.check(params.get("applicationPackageReferences"))
-        for key in PATCHABLE:
+        for key in (*PATCHABLE, *structural):
             if key in params:
                 pool.body[key] = params[key]
+        if "virtualMachineConfiguration" in structural:
+            defaults.pool_spec(pool.body)
         self.touch(pool)
         self.save(pool)
         return pool

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +65,7 @@ def task_checker(catalog: Catalog) -> TaskChecker:
     return TaskChecker.for_schema(schema)
 
 
-def invalid_tasks(catalog: Catalog, tasks: list[Mapping[str, Any]]) -> tuple[list[str], int]:
+def invalid_tasks(catalog: Catalog, tasks: Sequence[Mapping[str, Any]]) -> tuple[list[str], int]:
     """Problems of the first few bad tasks (`$.tasks[i].path: ...`) and how many tasks are bad."""
     checker = task_checker(catalog)
     memo: dict[tuple[str, str], bool] = {}
