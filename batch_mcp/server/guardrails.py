@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from batch_mcp.catalog.effects import Effect
 from batch_mcp.server.effect_checks import effect_impacts
 from batch_mcp.server.execution import ExecPolicy, command_lines
-from batch_mcp.server.impact import Lookups, Missing, ScalePlan, describe_impact, scale_plan
+from batch_mcp.server.impact import Lookups, Missing, NothingToDo, ScalePlan, describe_impact, scale_plan
 from batch_mcp.server.limits import FORMULA_FIELD, bound
 from batch_mcp.server.selection import ROUTER_TOOLS, Selection
 
@@ -146,6 +146,8 @@ class Guardrails:
                 questions.append(await describe_impact(self.lookups, tool.name, sent, tool.title))
             except Missing as gone:
                 return Refuse(f"{tool.name}: nothing to do, the target was not found ({gone}).")
+            except NothingToDo as done:
+                return Refuse(f"{tool.name}: nothing to do: {done}. Nothing was changed.")
         if not self.no_confirm:
             effects: tuple[Effect, ...] = getattr(tool, "effects", ())
             questions.extend(await effect_impacts(self.lookups, effects, sent))
