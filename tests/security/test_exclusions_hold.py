@@ -63,3 +63,19 @@ async def test_excluded_file_reads_are_refused_by_the_http_files_endpoint(tmp_pa
     async with http_serve(tmp_path, exclude_tools=excluded) as served, served.http(served.token) as http:
         answer = await http.get("/files/jobs/j/tasks/t/files/stdout.txt")
     assert answer.status_code == 403 and "task_file_get" in answer.text, (answer.status_code, answer.text)
+
+
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")  # handshake-era subscribe
+@pytest.mark.parametrize("era", ["legacy", "2026-07-28"])
+async def test_resources_whose_reader_is_excluded_cannot_be_watched(tmp_path: Path, era: str) -> None:
+    settings = make_settings(tmp_path, exclude_tools=["task_file_get", "node_file_get"])
+    async with connect(settings, era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": LOCAL})).is_error
+        uri = "batch://jobs/j/tasks/t/files/stdout.txt"
+        if era == "legacy":
+            with pytest.raises(Exception) as refused:
+                await client.subscribe_resource(uri)
+            assert "task_file_get" in str(refused.value)
+        else:
+            async with client.listen(resource_subscriptions=[uri, "batch://jobs/j"]) as sub:
+                assert sub.honored.resource_subscriptions == ["batch://jobs/j"]
