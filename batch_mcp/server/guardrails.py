@@ -156,7 +156,7 @@ class Guardrails:
             # lines may change after the question).
             spell_out = getattr(tool, "spell_out", None)
             try:
-                runs = await spell_out(self.lookups.client, sent) if spell_out else sent
+                runs = await spell_out(self.lookups.client, sent, self.selection.enabled) if spell_out else sent
             except ValueError as exc:
                 return Refuse(f"{exc} Nothing was sent to Batch.")
             found = list(command_lines(runs)) if runs is not None else []

@@ -64,7 +64,8 @@ Handler = Callable[[CallContext, dict[str, Any]], Awaitable[types.CallToolResult
 # What a call will run, for the execution policy's question: the arguments with every command line
 # filled in (a template's values or file lines), sent as shown; None when the call runs nothing (a dry
 # run). Raises ValueError when the arguments can make no tasks.
-SpellOut = Callable[["BatchClient", Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]]
+# Its arguments: the Batch client, the call's arguments, and the operations this server may use.
+SpellOut = Callable[["BatchClient", Mapping[str, Any], frozenset[str]], Awaitable[Mapping[str, Any] | None]]
 
 
 def tool_annotations(
