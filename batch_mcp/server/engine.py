@@ -104,7 +104,7 @@ class Engine:
             result = render.json_result(f"Dry run of {tool.name}: nothing was changed.", decision.plan)
             return outcome.done("dry_run", result)
         if isinstance(decision, Confirm):
-            answer = await ctx.asker(decision.question)
+            answer = await ctx.asker(decision.question, bound=decision.bound)
             if answer == "cannot":
                 return outcome.done("refused", render.error_result(decision.unasked))
             if answer != "accept":

@@ -20,6 +20,7 @@ consent. Several reasons to ask make one question.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -63,6 +64,7 @@ class Confirm:
     args: Mapping[str, Any] | None = None
     note: str | None = None
     unasked: str = ""  # the refusal when the user cannot be asked
+    bound: str = ""  # a digest of the command lines shown: a later answer must be about these same ones
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class Guardrails:
             return Refuse(f"{tool.name}: the pool was not found ({gone}).")
         questions: list[str] = []
         unasked = CANNOT_ASK.format(tool=tool.name)
+        bound = ""
         plan: ScalePlan | None = None
         if tool.guard == "scale":
             try:
@@ -164,9 +167,10 @@ class Guardrails:
                 questions.append(self.exec_policy.question(tool.name, found))
                 unasked = CANNOT_ASK_EXEC.format(tool=tool.name)
                 sent = runs or sent
+                bound = hashlib.sha256("\0".join(text for _, text in found).encode()).hexdigest()[:32]
         changed = sent if sent is not args else None
         if questions:
-            return Confirm("\n\n".join(questions), plan, changed, note, unasked)
+            return Confirm("\n\n".join(questions), plan, changed, note, unasked, bound)
         return Proceed(plan, changed, note)
 
     async def _bounded(self, tool: GuardedTool, args: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:

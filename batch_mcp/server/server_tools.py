@@ -23,10 +23,13 @@ Answer = Literal["accept", "decline", "cancel", "cannot"]
 
 
 class Asker(Protocol):
-    async def __call__(self, question: str) -> Answer: ...
+    """Ask the user. `bound`: a digest of what the answer must be about (the command lines shown);
+    an asker whose answer arrives in a later request checks it is still the same."""
+
+    async def __call__(self, question: str, *, bound: str = "") -> Answer: ...
 
 
-async def cannot_ask(question: str) -> Answer:
+async def cannot_ask(question: str, *, bound: str = "") -> Answer:
     return "cannot"
 
 
