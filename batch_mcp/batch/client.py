@@ -243,6 +243,27 @@ class BatchClient:
         args = {k: v for k, v in arguments.items() if k in plan.tool.http.args}
         return (await self.call(plan.tool, args)).data
 
+    async def emulator_info(self) -> dict[str, Any] | bool | None:
+        """What a batch-mcp emulator serving this endpoint says about itself (a signed `GET /.emulator`:
+        its process and task isolation). False when the endpoint answers but is not one (Azure Batch has
+        no such path); None when it cannot say now (no answer, no credential for this request)."""
+        try:
+            with anyio.fail_after(min(5.0, self._timeout_total)):
+                response = await self._http.get(
+                    self.endpoint + "/.emulator",
+                    params={"api-version": self.api_version},
+                    headers={"ocp-date": self._now()},
+                )
+        except Exception:  # a probe: whatever went wrong, it cannot say now
+            return None
+        try:
+            info = response.json() if response.status_code == 200 else None
+        except ValueError:
+            info = None
+        if isinstance(info, dict) and isinstance(info.get("isolation"), str):
+            return info
+        return False
+
     # -- lists ----------------------------------------------------------------------------------
 
     async def list(

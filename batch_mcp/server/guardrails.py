@@ -154,7 +154,11 @@ class Guardrails:
         if not self.no_confirm:
             effects: tuple[Effect, ...] = getattr(tool, "effects", ())
             questions.extend(await effect_impacts(self.lookups, effects, sent))
-        if self.exec_policy is not None and self.exec_policy.asks():
+        if (
+            self.exec_policy is not None
+            and next(command_lines(sent), None) is not None
+            and await self.exec_policy.asks_now()
+        ):
             # A template's command lines are shown filled in, and exactly those are sent (a file of
             # lines may change after the question).
             spell_out = getattr(tool, "spell_out", None)
