@@ -261,3 +261,16 @@ async def test_resource_files_come_only_from_where_the_task_could_read(tmp_path:
             assert visible["executionInfo"]["exitCode"] == 0, visible
     finally:
         secret.unlink(missing_ok=True)
+
+
+async def test_a_reimaged_node_gets_a_fresh_sandbox_over_its_new_folder(tmp_path: Path, kind: str) -> None:
+    """One sandbox serves all of a node's tasks; a reimage makes a new node folder, and the next
+    task must run (and write) in that one, not in the folder that was removed."""
+    async with sandboxed(tmp_path / "emu") as (_, api):
+        first = await run(api, "t1", "/bin/sh -c 'echo one > out.txt'")
+        node = first["nodeInfo"]["nodeId"]
+        assert (await api.post(f"/pools/p1/nodes/{node}/reimage")).status_code == 202
+        await api.wait(f"/pools/p1/nodes/{node}", lambda n: n["state"] == "idle")
+        second = await run(api, "t2", "/bin/sh -c 'echo two > out.txt'")
+        assert second["executionInfo"]["exitCode"] == 0, second
+        assert (await api.get("/jobs/j1/tasks/t2/files/wd/out.txt")).text == "two\n"
