@@ -57,20 +57,30 @@ def _add_no_confirm(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _handler(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command's handler, imported when it runs: `--help`, `--version` and a one-line error for a bad
+    setting never pay for loading the MCP SDK."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), name)(args) or 0)
+
+    return run
+
+
 def _serving(parser: argparse.ArgumentParser) -> None:
     from batch_mcp.flags import add_setting_flags
-    from batch_mcp.server.cli import run_serve
 
     add_setting_flags(parser, "serve")
     _add_no_confirm(parser)
-    parser.set_defaults(handler=run_serve, uses_settings=True)
+    parser.set_defaults(handler=_handler("batch_mcp.server.cli", "run_serve"), uses_settings=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from batch_mcp.catalog.cli import add_parser as add_catalog
     from batch_mcp.emulator.cli import add_parser as add_emulator
     from batch_mcp.flags import add_setting_flags
-    from batch_mcp.server.cli import add_call_arguments, add_tools_arguments
 
     parser = CommandParser(
         prog=PROG,
@@ -87,14 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     tools = commands.add_parser("tools", help="print the tools this configuration serves")
     add_setting_flags(tools, "tools")
-    add_tools_arguments(tools)
-    tools.set_defaults(uses_settings=True)
+    tools.add_argument("--all", action="store_true", help="also list enabled tools outside tools/list")
+    tools.set_defaults(handler=_handler("batch_mcp.server.cli", "run_tools"), uses_settings=True)
 
     call = commands.add_parser("call", help="run one tool from the shell, with the server's checks")
     add_setting_flags(call, "call")
     _add_no_confirm(call)
-    add_call_arguments(call)
-    call.set_defaults(uses_settings=True)
+    call.add_argument("tool", help="tool name (see batch-mcp tools --all)")
+    call.add_argument("--args", default="{}", help="tool arguments as a JSON object")
+    call.set_defaults(handler=_handler("batch_mcp.server.cli", "run_call"), uses_settings=True)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the configuration end to end: settings, network, credential, one read",
+        description="Show the settings in force and where each came from, then check the tools, the audit "
+        "log, the endpoint (URL, DNS, TCP, TLS), the credential and one read. Exit code 0 only when all pass.",
+    )
+    add_setting_flags(doctor, "doctor")
+    doctor.set_defaults(handler=_handler("batch_mcp.server.doctor", "run_doctor"), uses_settings=True)
 
     add_emulator(commands)
     add_catalog(commands)
@@ -219,6 +239,7 @@ def fail(message: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    given: dict[str, Any] = {}
     if getattr(args, "uses_settings", False):
         from pydantic import ValidationError
 
@@ -226,11 +247,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         from batch_mcp.settings import Settings
 
         given = given_settings(args)
+        args.given = given
         try:
             args.settings = Settings(**given)
         except ValidationError as exc:
             return fail(describe_validation_error(exc, given))
-    return int(args.handler(args) or 0)
+    if args.command_path == ["emulator"]:
+        from batch_mcp.emulator.config import default_data_dir
+        from batch_mcp.server.checks import folder_problem
+
+        if problem := folder_problem(args.data_dir or default_data_dir()):
+            return fail(f"--data-dir: {problem}")
+        if args.account_key is not None and not _is_base64(args.account_key):
+            return fail("--account-key: not a base64 account key (Azure portal: Batch account > Keys)")
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        problem = misconfiguration(exc, given)
+        if problem is None:
+            raise
+        return fail(problem)
+
+
+def _is_base64(text: str) -> bool:
+    import base64
+    import binascii
+
+    try:
+        return bool(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        return False
+
+
+def misconfiguration(exc: BaseException, given: dict[str, Any]) -> str | None:
+    """The one-line message for an error a setting caused, or None for anything else (a bug: let it
+    show). Looks inside exception groups, where errors from concurrent tasks arrive."""
+    import errno
+
+    from batch_mcp.batch.errors import BatchAuthError, BatchUnreachableError
+    from batch_mcp.server.selection import SelectionError
+    from batch_mcp.server.transports import TransportConfigError
+    from batch_mcp.settings import source_of
+
+    pending: list[BaseException] = [exc]
+    while pending:
+        error = pending.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        elif isinstance(error, SelectionError):
+            return f"{source_of(error.setting, given)}: {error}"
+        elif isinstance(error, BatchAuthError | BatchUnreachableError | TransportConfigError):
+            return str(error)
+        elif isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+            return f"cannot listen there: the address is in use ({error.strerror}); choose another --port"
+    return None
 
 
 if __name__ == "__main__":

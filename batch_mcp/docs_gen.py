@@ -144,6 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     stale = False
+    from batch_mcp.distribution import GENERATED, rendered
+
+    for path, make in GENERATED.items():  # install metadata: server.json, manifest.json
+        wanted = rendered(make)
+        if path.is_file() and path.read_text(encoding="utf-8") == wanted:
+            continue
+        if args.check:
+            print(f"{path.name} is stale: run python -m batch_mcp.docs_gen", file=sys.stderr)
+            stale = True
+        else:
+            path.write_text(wanted, encoding="utf-8")
     for path, sections in DOC_SECTIONS.items():
         current = path.read_text(encoding="utf-8")
         wanted = render(current, sections)

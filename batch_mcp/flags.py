@@ -12,7 +12,6 @@ the environment, and its error can name where the value came from.
 from __future__ import annotations
 
 import argparse
-import os
 import types
 import typing
 from collections.abc import Iterator
@@ -20,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, SecretStr, ValidationError
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from batch_mcp.settings import ENGINE_COMMANDS, Settings
+from batch_mcp.settings import ENGINE_COMMANDS, Settings, environment_names, source_of
 
 
 @dataclass(frozen=True)
@@ -72,15 +71,6 @@ def setting_flags() -> Iterator[SettingFlag]:
         yield SettingFlag(name=name, flag=flag_of(name), commands=commands, field=field)
 
 
-def environment_names(name: str) -> list[str]:
-    """The environment variables a field is read from, in the order `Settings` tries them."""
-    field = Settings.model_fields[name]
-    if isinstance(field.validation_alias, AliasChoices):
-        return [a for a in field.validation_alias.choices if isinstance(a, str)]
-    prefix = Settings.model_config.get("env_prefix", "")
-    return [f"{prefix}{name}".upper()]
-
-
 def shown_default(name: str) -> str:
     """A field's default as a user would type it (per-user folders as ~/...)."""
     default = Settings.model_fields[name].get_default(call_default_factory=True)
@@ -120,26 +110,23 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in Settings.model_fields if hasattr(args, name)}
 
 
-def source_of(name: str, given: dict[str, Any], environ: typing.Mapping[str, str] | None = None) -> str:
-    """Where a setting's value comes from: its flag, an environment variable, or the default."""
-    if name in given:
-        return flag_of(name)
-    env = {k.upper(): v for k, v in (os.environ if environ is None else environ).items()}
-    for variable in environment_names(name):
-        if variable.upper() in env:
-            return variable
-    return "default"
+def _by_variable() -> dict[str, str]:
+    return {variable.upper(): name for name in Settings.model_fields for variable in environment_names(name)}
 
 
 def describe_validation_error(exc: ValidationError, given: dict[str, Any]) -> str:
-    """One line per bad setting, naming the flag or environment variable to fix (never a secret)."""
+    """One line for all bad settings, naming the flag or environment variable to fix (never a secret)."""
     lines = []
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else ""
+        name = _by_variable().get(name.upper(), name)  # a value from the environment is located by its variable
         if name not in Settings.model_fields:
             lines.append(error["msg"])
             continue
-        secret = base_type(Settings.model_fields[name].annotation) is SecretStr
-        value = "" if secret else f" ({error['input']!s})"
-        lines.append(f"{source_of(name, given)}{value}: {error['msg']}")
+        # numbers and choices are echoed; text may be a secret or a URL with credentials in it
+        base = base_type(Settings.model_fields[name].annotation)
+        echo = base in (int, float, bool) or typing.get_origin(base) is Literal
+        value = f" ({error['input']!s})" if echo else ""
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{source_of(name, given)}{value}: {message}")
     return "; ".join(lines)

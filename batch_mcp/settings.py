@@ -13,13 +13,15 @@ that run the server's engine: `serve`, `call` and `doctor`. A field narrows or w
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from batch_mcp.catalog.loader import DEFAULT_API_VERSION
+from batch_mcp.catalog.loader import DEFAULT_API_VERSION, available_versions, catalog_root
 
 
 def user_dir(kind: Literal["data", "state"]) -> Path:
@@ -33,6 +35,31 @@ def _csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def endpoint_url(text: str) -> str | None:
+    """A Batch endpoint as a base URL: `https://` assumed when no scheme is given, no trailing slash;
+    empty means unset (the local emulator). Anything that cannot be an http(s) base URL is refused
+    here, before the first request, rather than after a retry budget spent on it."""
+    text = text.strip()
+    if not text:
+        return None
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(
+            f"the endpoint must start with https:// (or http:// for a local emulator), not {parts.scheme}://"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the endpoint's port is not a number from 0 to 65535") from None
+    if not parts.hostname or any(c.isspace() for c in text) or port == 0:
+        raise ValueError("the endpoint is not a URL like https://<account>.<region>.batch.azure.com")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("the endpoint is a base URL: no user, query (?...) or fragment (#...)")
+    return text.rstrip("/")
 
 
 CsvList = Annotated[list[str], NoDecode]  # "a,b,c" in the environment
@@ -50,7 +77,10 @@ SERVE_ONLY = used_by("serve")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BATCH_MCP_", extra="ignore", populate_by_name=True)
+    # an empty variable is unset (an MCP client's form left blank, `export AZURE_BATCH_ENDPOINT=`)
+    model_config = SettingsConfigDict(
+        env_prefix="BATCH_MCP_", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     # -- the Batch account -------------------------------------------------------------------
     endpoint: str | None = Field(
@@ -210,6 +240,19 @@ class Settings(BaseSettings):
 
     _csv_fields = field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", mode="before")(_csv)
 
+    @field_validator("api_version")
+    @classmethod
+    def _known_api_version(cls, value: str) -> str:
+        versions = available_versions(catalog_root())
+        if value not in versions:
+            raise ValueError(f"no catalog for api-version {value!r} (available: {', '.join(versions) or 'none'})")
+        return value
+
+    @field_validator("endpoint", mode="before")
+    @classmethod
+    def _endpoint_url(cls, value: object) -> object:
+        return endpoint_url(value) if isinstance(value, str) else value
+
     @field_validator("audit_log", mode="before")
     @classmethod
     def _audit_off(cls, value: object) -> object:
@@ -218,3 +261,20 @@ class Settings(BaseSettings):
     @property
     def uses_emulator(self) -> bool:
         return not self.endpoint
+
+
+def environment_names(name: str) -> list[str]:
+    """The environment variables a setting is read from, in the order `Settings` tries them."""
+    field = Settings.model_fields[name]
+    if isinstance(field.validation_alias, AliasChoices):
+        return [a for a in field.validation_alias.choices if isinstance(a, str)]
+    return [f"{Settings.model_config.get('env_prefix', '')}{name}".upper()]
+
+
+def source_of(name: str, given: Mapping[str, object] = {}, environ: Mapping[str, str] | None = None) -> str:
+    """Where a setting's value comes from: its flag (when `given` on the command line), the
+    environment variable that set it, or "default"."""
+    if name in given:
+        return "--" + name.replace("_", "-")
+    present = {key.upper() for key in (os.environ if environ is None else environ)}
+    return next((variable for variable in environment_names(name) if variable.upper() in present), "default")

@@ -14,6 +14,7 @@ from batch_mcp.batch.errors import (
     BatchServiceError,
     BatchTimeoutError,
     BatchTransportError,
+    BatchUnreachableError,
     ContinuationError,
 )
 
@@ -62,6 +63,7 @@ __all__ = [
     "BatchSettings",
     "BatchTimeoutError",
     "BatchTransportError",
+    "BatchUnreachableError",
     "CallResult",
     "ContinuationError",
     "EntraIdAuth",

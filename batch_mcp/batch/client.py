@@ -33,6 +33,7 @@ from batch_mcp.batch.errors import (
     BatchServiceError,
     BatchTimeoutError,
     BatchTransportError,
+    BatchUnreachableError,
 )
 from batch_mcp.batch.paging import Continuation, check_link
 from batch_mcp.batch.retry import MAYBE_APPLIED_ERRORS, RetryMode, RetryPolicy, RetryState
@@ -49,6 +50,7 @@ _log = logging.getLogger("batch_mcp.batch")
 MAX_PAGE_SIZE = 1000
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
+ENDPOINT_HINT = "Check the endpoint setting: --endpoint or AZURE_BATCH_ENDPOINT (unset: the local emulator)"
 # The error codes with which Batch (and the Azure front end before it) says the credential itself was
 # refused; any other 403 is the service refusing the operation, reported with its code and values.
 AUTHENTICATION_FAILURE_CODES = frozenset(
@@ -121,8 +123,10 @@ class BatchClient:
         user_agent: str | None = None,
         max_connections: int = 32,
         now: Callable[[], str] | None = None,
+        endpoint_hint: str = ENDPOINT_HINT,
     ) -> None:
         self.catalog = catalog
+        self.endpoint_hint = endpoint_hint
         self.api_version = catalog.api_version
         url = httpx2.URL(normalize_endpoint(endpoint))
         self.endpoint_url = url
@@ -505,9 +509,18 @@ class BatchClient:
         debug = _log.isEnabledFor(logging.DEBUG)
         while True:
             base_headers["ocp-date"] = self._now()
-            request = self._http.build_request(
-                method, url, params=params, headers=base_headers, content=content, timeout=self._attempt_timeout(state)
-            )
+            try:
+                request = self._http.build_request(
+                    method,
+                    url,
+                    params=params,
+                    headers=base_headers,
+                    content=content,
+                    timeout=self._attempt_timeout(state),
+                )
+            except (httpx2.InvalidURL, UnicodeError) as exc:  # e.g. an over-long URL, a non-ASCII header
+                shown = redact_text(label if len(label) <= 200 else label[:200] + "...")
+                raise ArgumentError(f"{shown}: the request cannot be sent as given ({str(exc)[:200]})") from None
             started = time.perf_counter() if debug else 0.0
             # One deadline over connect, headers and body: httpx's own timeouts are per read, so a
             # reply trickling in a byte at a time would reset them forever.
@@ -564,6 +577,8 @@ class BatchClient:
             return
         if isinstance(exc, BatchProtocolError):
             raise exc
+        if decision.lasting is not None:
+            raise BatchUnreachableError(self.endpoint, decision.lasting, self.endpoint_hint, attempts=state.attempt)
         method = label.partition(" ")[0]
         maybe_applied = isinstance(exc, MAYBE_APPLIED_ERRORS) and method not in ("GET", "HEAD")
         detail = str(exc).strip()

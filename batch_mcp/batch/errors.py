@@ -4,7 +4,8 @@ BatchError
  ├── BatchServiceError        the service answered with an error status (HTTP status, Batch code, ...)
  ├── BatchAuthError           no usable credential, or the service refused the one we sent
  ├── BatchTransportError      no answer we could use before the retry budget ran out
- │    └── BatchTimeoutError   ... because the time ran out
+ │    ├── BatchTimeoutError   ... because the time ran out
+ │    └── BatchUnreachableError  ... because the endpoint cannot be reached as configured (no retries)
  ├── BatchProtocolError       an answer we cannot read (malformed JSON, a foreign nextLink)
  ├── ContinuationError        a continuation that is not for this tool, these arguments or this endpoint
  └── ArgumentError            arguments that cannot be put on the wire (a missing path argument, `..`)
@@ -29,6 +30,7 @@ __all__ = [
     "BatchServiceError",
     "BatchTimeoutError",
     "BatchTransportError",
+    "BatchUnreachableError",
     "ContinuationError",
 ]
 
@@ -194,6 +196,17 @@ class BatchTransportError(BatchError):
 
 class BatchTimeoutError(BatchTransportError):
     """The retry budget or the per-request timeout ran out."""
+
+
+class BatchUnreachableError(BatchTransportError):
+    """The endpoint cannot be reached for a reason retrying will not change (no such host, TLS, a
+    refused connection, not an http(s) URL): raised at once, naming the setting to fix."""
+
+    def __init__(self, endpoint: str, why: str, hint: str, *, attempts: int = 1) -> None:
+        self.endpoint = endpoint
+        self.why = why
+        self.hint = hint
+        super().__init__(f"cannot reach the Batch endpoint {endpoint}: {why}. {hint}", attempts=attempts)
 
 
 class BatchProtocolError(BatchError):

@@ -70,9 +70,10 @@ def check_link(
     if not url.is_absolute_url:
         url = endpoint.join(url)
     if origin(url) != origin(endpoint):
+        there, here = origin(url), origin(endpoint)
         raise error(
-            f"a paging link points at {url.scheme}://{url.host}, not the configured endpoint "
-            f"{endpoint.scheme}://{endpoint.host}; refusing to follow it"
+            f"a paging link points at {there[0]}://{there[1]}:{there[2]}, not the configured endpoint "
+            f"{here[0]}://{here[1]}:{here[2]}; refusing to follow it"
         )
     expected = endpoint.path.rstrip("/") + path
     if unquote(url.path).rstrip("/").lower() != unquote(expected).rstrip("/").lower():

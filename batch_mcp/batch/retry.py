@@ -11,6 +11,11 @@ None ("give up") and a reason. What may be repeated depends on what the request 
 - `UNSAFE` (other POSTs: reboot, terminate, ...): only when the request cannot have been applied,
   i.e. the connection was never made, or the service said so (408, 429, 503, or any `Retry-After`).
 
+A connection that cannot be made for a reason that will not go away by itself (the host name does
+not resolve, the TLS handshake fails, the URL is not http(s)) is not retried at all, and a refused
+connection only for `refused_grace` seconds (a server restarting): the decision says why
+(`lasting`), so the caller can name the setting to fix instead of waiting out the budget.
+
 Time is bounded twice: `max_attempts`, and a total `budget` across attempts and waits. A server
 delay (`Retry-After`, `retry-after-ms`, `x-ms-retry-after-ms`) replaces the computed backoff; when it
 would end past the budget the policy gives up at once rather than sleeping in vain.
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import email.utils
 import random
+import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -66,6 +73,7 @@ class RetrySettings:
     backoff_max: float = 30.0
     jitter: float = 0.25  # each computed wait is scaled by a random factor in [1 - jitter, 1 + jitter]
     retry_after_max: float = 120.0  # a server delay longer than this is not honoured: give up instead
+    refused_grace: float = 2.0  # seconds a refused connection is tried again (a server restarting)
     status_codes: frozenset[int] = RETRYABLE_STATUS
     not_applied_status: frozenset[int] = NOT_APPLIED_STATUS
 
@@ -75,6 +83,7 @@ class RetryState:
     """One logical call's progress: attempts so far, when it must end, and what happened."""
 
     deadline: float
+    started: float = 0.0
     attempt: int = 1
     slept: float = 0.0
     history: list[str] = field(default_factory=list)
@@ -84,6 +93,7 @@ class RetryState:
 class Decision:
     delay: float | None  # None: give up
     reason: str
+    lasting: str | None = None  # why the endpoint cannot be reached, when retrying would not change it
 
     @property
     def retry(self) -> bool:
@@ -109,7 +119,8 @@ class RetryPolicy:
         return cls(RetrySettings(max_attempts=1), **kwargs)  # type: ignore[arg-type]
 
     def start(self) -> RetryState:
-        return RetryState(deadline=self.clock() + self.settings.budget)
+        now = self.clock()
+        return RetryState(deadline=now + self.settings.budget, started=now)
 
     def remaining(self, state: RetryState) -> float:
         return state.deadline - self.clock()
@@ -128,6 +139,12 @@ class RetryPolicy:
     def on_error(self, state: RetryState, error: Exception, mode: RetryMode) -> Decision:
         """After a transport failure, or a body that was cut off or could not be parsed."""
         name = type(error).__name__
+        lasting = lasting_failure(error)
+        if lasting is not None:
+            refused, why = lasting
+            if refused and self.clock() - state.started < self.settings.refused_grace:
+                return self._next(state, name, None, until=state.started + self.settings.refused_grace)
+            return Decision(None, why, lasting=why)
         if isinstance(error, NOT_SENT_ERRORS):
             return self._next(state, name, None)
         if isinstance(error, (*MAYBE_APPLIED_ERRORS, BatchProtocolError)):
@@ -136,7 +153,7 @@ class RetryPolicy:
             return self._next(state, name, None)
         return Decision(None, f"{name} is not retryable")
 
-    def _next(self, state: RetryState, what: str, server_delay: float | None) -> Decision:
+    def _next(self, state: RetryState, what: str, server_delay: float | None, until: float | None = None) -> Decision:
         settings = self.settings
         if state.attempt >= settings.max_attempts:
             return Decision(None, f"{what}; gave up after {state.attempt} attempts")
@@ -145,6 +162,8 @@ class RetryPolicy:
         delay = server_delay if server_delay is not None else self.backoff(state.attempt)
         if self.clock() + delay >= state.deadline:
             return Decision(None, f"{what}; the {settings.budget:g} s retry budget would run out")
+        if until is not None and self.clock() + delay >= until:
+            delay = max(0.0, until - self.clock())  # one last try at the end of the grace period
         return Decision(delay, f"{what}; retrying in {delay:.2f} s")
 
     def backoff(self, attempt: int) -> float:
@@ -190,3 +209,40 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def lasting_failure(error: BaseException) -> tuple[bool, str] | None:
+    """Why a connection could not be made, when retrying will not change it: `(refused, why)`, where
+    `refused` marks a refused connection (worth a short grace), else None. Reads the causes under
+    httpx2's error (a socket, TLS or URL error, possibly inside an exception group)."""
+    if isinstance(error, httpx2.UnsupportedProtocol | httpx2.InvalidURL):
+        return False, "it is not an http:// or https:// URL"
+    for cause in _causes(error):
+        if isinstance(cause, socket.gaierror) and cause.errno in _NO_SUCH_HOST:
+            return False, "its host name does not resolve (DNS: no such host)"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return False, f"its TLS certificate is not trusted ({cause.verify_message or cause.reason})"
+        if isinstance(cause, ssl.SSLError):
+            if cause.reason == "WRONG_VERSION_NUMBER":
+                return False, "it does not speak TLS (a plain HTTP server, e.g. a local emulator: use http://)"
+            return False, f"the TLS handshake failed ({cause.reason or cause})"
+        if isinstance(cause, ConnectionRefusedError | FileNotFoundError):
+            return True, "nothing accepts connections there (connection refused)"
+    return None
+
+
+_NO_SUCH_HOST = {socket.EAI_NONAME, socket.EAI_FAIL, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    pending = [error]
+    while pending and len(found) < 32:
+        current = pending.pop()
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return found

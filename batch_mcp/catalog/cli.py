@@ -18,10 +18,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from batch_mcp.catalog.generator.build import CatalogError, build_catalog, write_catalog
+    from batch_mcp.catalog.generator.spec import SpecError
     from batch_mcp.catalog.loader import catalog_root
 
     try:
         catalog = build_catalog(args.spec)
+    except SpecError as exc:
+        print(f"batch-mcp catalog build: {exc}", file=sys.stderr)
+        return 2
     except CatalogError as exc:
         print(f"catalog build failed: {exc}", file=sys.stderr)
         return 1

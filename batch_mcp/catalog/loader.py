@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from batch_mcp.catalog.model import ToolDef
-from batch_mcp.catalog.schema_utils import iter_refs, set_at_pointer
+from batch_mcp.catalog.schema_utils import iter_refs, node_at_pointer, set_at_pointer
 
 DEFAULT_API_VERSION = "2024-02-01.19.0"
 CATALOG_DIR_ENV = "BATCH_MCP_CATALOG_DIR"
@@ -59,10 +59,13 @@ class Catalog:
         return len(self.tools)
 
     def validation_schema(self, name: str) -> dict[str, Any]:
-        """The schema every call is checked against: the tool's input schema with each collapsed
-        stub replaced by its full model, and every object strict about unknown fields."""
+        """The schema every call is checked against: the tool's input schema with its bounds (which
+        are not sent to clients), each collapsed stub replaced by its full model, and every object
+        strict about unknown fields."""
         tool = self.tools[name]
         schema = _strict(copy.deepcopy(dict(tool.input_schema)))
+        for pointer, keywords in tool.bounds.items():
+            node_at_pointer(schema, pointer).update(keywords)
         for pointer, model in tool.collapsed.items():
             set_at_pointer(schema, pointer, {"$ref": f"#/$defs/{model}"})
         if tool.collapsed:

@@ -83,6 +83,7 @@ class ToolDef:
     collapsed: Mapping[str, str] = field(default_factory=dict)
     effects: tuple[Effect, ...] = ()
     review: str | None = None
+    bounds: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # checked, never sent
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ToolDef:
@@ -99,6 +100,7 @@ class ToolDef:
             collapsed=data.get("collapsed", {}),
             effects=tuple(Effect.from_json(e) for e in data.get("effects", ())),
             review=data.get("review"),
+            bounds=data.get("bounds", {}),
         )
 
     @property

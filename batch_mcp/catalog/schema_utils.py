@@ -30,3 +30,11 @@ def set_at_pointer(root: dict[str, Any], pointer: str, value: Any) -> None:
     for part in parts[:-1]:
         node = node[part]
     node[parts[-1]] = value
+
+
+def node_at_pointer(root: dict[str, Any], pointer: str) -> Any:
+    """The node at a JSON pointer (RFC 6901)."""
+    node: Any = root
+    for part in pointer.split("/")[1:]:
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node

@@ -15,8 +15,9 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from batch_mcp.catalog.bounds import MAX_DEPTH, MAX_STRING, PATTERN_TEXTS
 from batch_mcp.catalog.durations import is_duration
-from batch_mcp.redaction import is_secret_field, redact_text
+from batch_mcp.redaction import is_secret_field, is_secret_name, redact_text
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 MAX_ERRORS = 5
@@ -77,6 +78,8 @@ def _expected(error: ValidationError) -> str:
         return " or ".join(_TYPE_NAMES.get(k, k) for k in kinds)
     if v == "enum":
         return "one of " + ", ".join(repr(x) for x in want)
+    if v == "pattern" and want in PATTERN_TEXTS:
+        return PATTERN_TEXTS[want]
     if v == "format":
         return {
             "date-time": "an ISO 8601 date-time like 2026-01-31T12:00:00Z",
@@ -96,10 +99,13 @@ def _expected(error: ValidationError) -> str:
     return f"{v} {want}"
 
 
-def describe(error: ValidationError) -> str:
-    """One line: `$.path: expected ..., got ...` (or the missing/unknown field)."""
+def describe(error: ValidationError, arguments: Any = None) -> str:
+    """One line: `$.path: expected ..., got ...` (or the missing/unknown field). The value is not
+    shown when it sits in a secret field or a name/value entry named like a secret (`DB_PASSWORD`)."""
     path = list(error.absolute_path)
     field = next((p for p in reversed(path) if isinstance(p, str)), None)
+    if field == "value" and _in_secret_pair(arguments, path):
+        field = "password"  # shown as (hidden)
     if error.validator == "required":
         missing = [name for name in error.validator_value if name not in (error.instance or {})]
         return f"{json_path([*path, missing[0]])}: required field is missing"
@@ -114,10 +120,54 @@ def describe(error: ValidationError) -> str:
         if allowed:
             parts.append(f"allowed here: {', '.join(allowed)}")
         return "; ".join(parts)
+    if error.validator == "maxLength" and isinstance(error.instance, str):
+        return f"{json_path(path)}: expected {_expected(error)}, got {len(error.instance):,}"
     return f"{json_path(path)}: expected {_expected(error)}, got {_shown(error.instance, field)}"
 
 
 def validation_errors(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> list[str]:
-    """Readable problems with `arguments`, most specific first, at most MAX_ERRORS."""
+    """Readable problems with `arguments`, most specific first, at most MAX_ERRORS. The rules for
+    every string come first (and alone when broken: a 50,000-level nesting never reaches the
+    schema validator's recursion)."""
+    broken = universal_problems(arguments)
+    if broken:
+        return broken[:MAX_ERRORS]
     errors = sorted(validator.iter_errors(arguments), key=lambda e: (list(e.absolute_path), e.validator))
-    return [describe(e) for e in errors[:MAX_ERRORS]]
+    return [describe(e, arguments) for e in errors[:MAX_ERRORS]]
+
+
+def _in_secret_pair(arguments: Any, path: list[Any]) -> bool:
+    """Whether `path` ends at the `value` of a `{name, value}` entry whose name says secret."""
+    node = arguments
+    for part in path[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    label = node.get("name", node.get("key")) if isinstance(node, Mapping) else None
+    return isinstance(label, str) and is_secret_name(label)
+
+
+def universal_problems(arguments: Any) -> list[str]:
+    """What breaks the rules for any value anywhere (see `bounds.py`): NUL characters, strings over
+    MAX_STRING characters, nesting deeper than MAX_DEPTH. Iterative, so no input can exhaust the stack."""
+    problems: list[str] = []
+    pending: list[tuple[Any, tuple[Any, ...]]] = [(arguments, ())]
+    while pending and len(problems) < MAX_ERRORS:
+        value, path = pending.pop()
+        if len(path) > MAX_DEPTH:
+            problems.append(f"{json_path(path)}: nested deeper than {MAX_DEPTH} levels")
+            continue
+        if isinstance(value, str):
+            if "\x00" in value:
+                problems.append(f"{json_path(path)}: NUL characters are not allowed")
+            elif len(value) > MAX_STRING:
+                problems.append(f"{json_path(path)}: expected at most {MAX_STRING:,} characters, got {len(value):,}")
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(key, str) and "\x00" in key:
+                    problems.append(f"{json_path(path)}: a field name contains a NUL character")
+                pending.append((item, (*path, key)))
+        elif isinstance(value, list):
+            pending.extend((item, (*path, index)) for index, item in enumerate(value))
+    return sorted(problems)

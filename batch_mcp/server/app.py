@@ -115,9 +115,10 @@ def _asker(
 
 
 def _answer(result: types.ElicitResult) -> Answer:
+    """A form sent with the box ticked is a yes, sent unticked a no; a dismissed one is a cancel."""
     if result.action == "accept" and (result.content or {}).get("confirm") is True:
         return "accept"
-    return "decline"
+    return "cancel" if result.action == "cancel" else "decline"
 
 
 def _principal() -> str | None:

@@ -1,8 +1,9 @@
 """Append-only audit log of every call that could change something (JSON lines).
 
 One line per non-read call: time, tool, arguments with secrets masked, outcome (ok, error,
-invalid, refused, declined, dry_run), Batch request-id, and the HTTP principal when there is one
-(with Entra ID sign-in, the user's object id, tenant and name).
+invalid, refused, declined: the user said no, cancelled: the user dismissed the question, dry_run),
+Batch request-id, and the HTTP principal when there is one (with Entra ID sign-in, the user's
+object id, tenant and name).
 A long list argument (thousands of tasks) is kept as its length and a SHA-256 of its canonical
 JSON, which identifies exactly what was sent without copying megabytes into the log (a hash
 reveals nothing of the secrets it covers, so it is taken before masking).

@@ -1,5 +1,5 @@
-"""`batch-mcp` (serve), `batch-mcp tools` and `batch-mcp call`: the handlers and their own arguments.
-The settings flags they share come from `Settings` (see `batch_mcp/cli.py`), parsed into `args.settings`.
+"""`batch-mcp` (serve), `batch-mcp tools` and `batch-mcp call`: what they do once `batch_mcp/cli.py`
+has parsed the command line (settings in `args.settings`, the flags given in `args.given`).
 
 Serving keeps stdout for JSON-RPC: everything human goes to stderr, starting with a one-screen
 banner. `call` runs one tool through the same validation, guardrails and audit as an MCP client,
@@ -16,18 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from batch_mcp.server import Assembly
+    from batch_mcp.server.server_tools import Answer
     from batch_mcp.settings import Settings
-
-
-def add_tools_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--all", action="store_true", help="also list enabled tools outside tools/list")
-    parser.set_defaults(handler=run_tools)
-
-
-def add_call_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("tool", help="tool name (see batch-mcp tools --all)")
-    parser.add_argument("--args", default="{}", help="tool arguments as a JSON object")
-    parser.set_defaults(handler=run_call)
 
 
 def _configure_logging() -> None:
@@ -37,6 +30,8 @@ def _configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    # azure-identity logs each credential it fails to use; the error that matters reaches the user anyway
+    logging.getLogger("azure").setLevel(logging.ERROR)
 
 
 # -- serve ---------------------------------------------------------------------------------------
@@ -48,16 +43,15 @@ def run_serve(args: argparse.Namespace) -> int:
     from batch_mcp.server import assemble
     from batch_mcp.server.app import RuntimeRef, build_server
     from batch_mcp.server.banner import banner
+    from batch_mcp.server.checks import local_problems
     from batch_mcp.server.http_app import http_application
-    from batch_mcp.server.selection import SelectionError
     from batch_mcp.server.transports import serve_http, serve_stdio
 
     _configure_logging()
     settings: Settings = args.settings
-    try:
-        parts = assemble(settings)
-    except (SelectionError, LookupError) as exc:
-        print(f"batch-mcp: {exc}", file=sys.stderr)
+    parts = assemble(settings)
+    if problems := local_problems(settings, args.given):
+        print(f"batch-mcp: {'; '.join(problems)}", file=sys.stderr)
         return 2
     ref = RuntimeRef()
     try:
@@ -69,16 +63,54 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     if settings.transport == "stdio":
         print(banner(parts, no_confirm=args.no_confirm), file=sys.stderr)
-        anyio.run(serve_stdio, server)
+        anyio.run(_with_startup_check, serve_stdio(server), parts)
         return 0
     try:
         app, plan = http_application(settings, server, ref)
     except ValueError as exc:  # TransportConfigError, EntraConfigError: the message names the setting
         print(f"batch-mcp: {exc}", file=sys.stderr)
         return 2
+    _check_free(settings.host, settings.port)  # before the banner: a port in use is a one-line error
     print(banner(parts, no_confirm=args.no_confirm, http_plan=plan), file=sys.stderr)
-    anyio.run(serve_http, app, settings.host, settings.port)
+    anyio.run(_with_startup_check, serve_http(app, settings.host, settings.port), parts)
     return 0
+
+
+STARTUP_CHECK_DELAY = 1.0  # seconds: the first replies to a client come first
+
+
+async def _with_startup_check(serving: Coroutine[Any, Any, None], parts: Assembly) -> None:
+    """Serve, and meanwhile check the Batch account once (the doctor's checks) and warn on one line."""
+    import anyio
+
+    async def check() -> None:
+        from batch_mcp.redaction import redact_text
+        from batch_mcp.server.checks import startup_warning
+
+        await anyio.sleep(STARTUP_CHECK_DELAY)
+        try:
+            warning = await startup_warning(parts.settings, parts.catalog)
+        except Exception as exc:  # a check must never take the server down
+            warning = f"the start-up check failed: {type(exc).__name__}: {exc}"
+        if warning:
+            print(f"batch-mcp: warning: {redact_text(warning)}", file=sys.stderr, flush=True)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(check)
+        await serving
+        group.cancel_scope.cancel()
+
+
+def _check_free(host: str, port: int) -> None:
+    """Raise EADDRINUSE now if the address is taken (bound the way uvicorn binds it, then released)."""
+    import socket
+
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
 
 
 # -- tools -----------------------------------------------------------------------------------------
@@ -111,23 +143,24 @@ def run_tools(args: argparse.Namespace) -> int:
 # -- call ------------------------------------------------------------------------------------------
 
 
-async def terminal_ask(question: str) -> str:
-    """Ask on the controlling terminal (not stdin, which may carry data)."""
+async def terminal_ask(question: str) -> Answer:
+    """Ask on the controlling terminal (not stdin, which may carry data). End of input (Ctrl-D)
+    cancels; any line but yes declines; no terminal at all means the question cannot be asked."""
     import anyio
 
-    def ask() -> str:
+    def ask() -> Answer:
         try:  # a terminal is not seekable: one handle to write the question, one to read the answer
             with Path("/dev/tty").open("w", encoding="utf-8") as out, Path("/dev/tty").open(encoding="utf-8") as tty:
                 out.write(f"\n{question}\nType 'yes' to go ahead: ")
                 out.flush()
-                return tty.readline().strip().lower() or "no"
+                line = tty.readline()
         except OSError:
-            return ""
+            return "cannot"
+        if not line.endswith("\n"):
+            return "cancel"
+        return "accept" if line.strip().lower() in ("y", "yes") else "decline"
 
-    reply = await anyio.to_thread.run_sync(ask)
-    if reply == "":
-        return "cannot"
-    return "accept" if reply in ("y", "yes") else "decline"
+    return await anyio.to_thread.run_sync(ask)
 
 
 def run_call(args: argparse.Namespace) -> int:
@@ -145,20 +178,29 @@ def run_call(args: argparse.Namespace) -> int:
 
 
 async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
+    from batch_mcp.batch.errors import BatchAuthError, BatchUnreachableError
     from batch_mcp.server import assemble
     from batch_mcp.server.backend import open_backend
+    from batch_mcp.server.checks import local_problems
     from batch_mcp.server.engine import UnknownTool
     from batch_mcp.server.server_tools import CallContext
 
     parts = assemble(args.settings)
+    if problems := local_problems(args.settings, args.given):
+        print(f"batch-mcp call: {'; '.join(problems)}", file=sys.stderr)
+        return 2
     async with open_backend(
         parts.settings, parts.catalog, parts.selection, parts.server_tools, no_confirm=args.no_confirm
     ) as live:
+        ctx = CallContext(engine=live.engine, asker=terminal_ask)
         try:
-            result = await live.engine.call(args.tool, arguments, CallContext(engine=live.engine, asker=terminal_ask))
+            result = await live.engine.call(args.tool, arguments, ctx)
         except UnknownTool:
             print(f"batch-mcp call: no tool {args.tool!r} (see batch-mcp tools --all)", file=sys.stderr)
             return 2
+    if isinstance(ctx.failure, BatchAuthError | BatchUnreachableError):  # the configuration, not the call
+        print(f"batch-mcp call: {ctx.failure}", file=sys.stderr)
+        return 2
     for block in result.content:
         text = getattr(block, "text", None)
         print(text if text is not None else block.model_dump_json(by_alias=True, exclude_none=True))

@@ -19,6 +19,7 @@ import mcp_types as types
 from batch_mcp.batch import shaping
 from batch_mcp.batch.errors import BatchError
 from batch_mcp.catalog import Catalog, ToolDef
+from batch_mcp.catalog.bounds import with_arg_bounds
 from batch_mcp.catalog.validation import make_validator, validation_errors
 from batch_mcp.redaction import MASK, redact_text, secret_values
 from batch_mcp.server import render
@@ -78,7 +79,7 @@ class Engine:
         else:
             validator = self._server_validators.get(tool.name)
             if validator is None:
-                validator = self._server_validators[tool.name] = make_validator(tool.input_schema)
+                validator = self._server_validators[tool.name] = make_validator(with_arg_bounds(tool.input_schema))
         return validation_errors(validator, args)
 
     async def call(self, name: str, args: Mapping[str, Any] | None, ctx: CallContext) -> types.CallToolResult:
@@ -95,6 +96,7 @@ class Engine:
         try:
             decision = await self.guardrails.decide(tool, args)
         except BatchError as exc:  # a lookup behind the question: the error names its own request, if any
+            ctx.failure = exc
             return outcome.done("error", render.error_result(batch_error_text(tool.name, exc)))
         if isinstance(decision, Refuse):
             return outcome.done("refused", render.error_result(decision.text))
@@ -106,10 +108,12 @@ class Engine:
             if answer == "cannot":
                 return outcome.done("refused", render.error_result(decision.unasked))
             if answer != "accept":
-                declined = render.text_result(f"Not done: the user declined {tool.name}. Nothing was changed.")
+                cancelled = answer == "cancel"  # dismissed unanswered: not a no, and the audit log says so
+                what = f"dismissed the question about {tool.name}" if cancelled else f"declined {tool.name}"
+                declined = render.text_result(f"Not done: the user {what}. Nothing was changed.")
                 # A client checks a successful result against the tool's output schema; this one has no data.
                 declined.is_error = tool.output_schema is not None
-                return outcome.done("declined", declined)
+                return outcome.done("cancelled" if cancelled else "declined", declined)
         request_id = None
         if decision.args is not None:  # the guardrails bounded something (an autoscale formula)
             args = dict(decision.args)
@@ -120,12 +124,17 @@ class Engine:
             else:
                 result, request_id = await self.execute(tool, args)
         except BatchError as exc:
+            ctx.failure = exc
             binding = tool.http if isinstance(tool, ToolDef) else None
             return outcome.done(
                 "error",
                 render.error_result(batch_error_text(tool.name, exc, binding=binding)),
                 request_id=getattr(exc, "request_id", None),
             )
+        except Exception as exc:  # a fault of ours: a tool error for the model, the traceback for the log
+            logger.exception("%s failed unexpectedly", tool.name)
+            text = f"{tool.name} failed inside batch-mcp ({type(exc).__name__}); it may or may not have reached Batch."
+            return outcome.done("error", render.error_result(text))
         if decision.note:
             result.content.append(types.TextContent(text=decision.note))
         return outcome.done("error" if result.is_error else "ok", result, request_id=request_id)

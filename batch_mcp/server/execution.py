@@ -81,12 +81,15 @@ class ExecPolicy:
 
     def question(self, tool: str, found: list[tuple[str, str]]) -> str:
         counts: dict[str, int] = {}
+        templates = {text for path, text in found if "/template/" in f"{path}/"}
         for _, text in found:
             counts[text] = counts.get(text, 0) + 1
         total = len(found)
         what = "a new command line" if total == 1 else f"{total:,} new command lines"
         if len(counts) not in (1, total):
             what += f" ({len(counts):,} different)"
+        if templates:
+            what = "new command lines from a template" if len(counts) == 1 else what + ", templates among them"
         lines = [
             f"{tool} runs {what} on this computer, as user {_user()}, with no sandbox (emulator_exec={self.setting}):"
         ]
@@ -94,6 +97,8 @@ class ExecPolicy:
         shown = 0
         for text, count in counts.items():
             line = "  $ " + visible(text) + (f"   (x{count:,})" if count > 1 else "")
+            if text in templates:
+                line += "   (a template: run once per item, its placeholders filled in)"
             if shown == SHOWN_AT_MOST or len(line) > budget:
                 break
             lines.append(line)
@@ -101,7 +106,7 @@ class ExecPolicy:
             shown += 1
         if shown < len(counts):
             lines.append(f"  ... and {len(counts) - shown:,} more not shown here; answer no to review them first.")
-        lines.append("Run " + ("it" if total == 1 else "them") + "?")
+        lines.append("Run " + ("it" if total == 1 and not templates else "them") + "?")
         return "\n".join(lines)
 
 
@@ -156,3 +161,21 @@ def describe(setting: ExecSetting, *, uses_emulator: bool, probe: Callable[[], S
             f"first{reason}"
         )
     return f"unrestricted: tasks run on this computer as {_user()} without asking"
+
+
+class NoSandbox(ValueError):
+    """`emulator_exec=sandbox` on a machine where no sandbox works: refused at start."""
+
+
+def require_sandbox(
+    setting: ExecSetting, *, uses_emulator: bool, probe: Callable[[], SandboxProbe] = probe_sandbox
+) -> None:
+    """Refuse to start the emulator under `sandbox` when no sandbox works here, naming the way out."""
+    if not uses_emulator or setting != "sandbox":
+        return
+    found = probe()
+    if not found.available:
+        raise NoSandbox(
+            f"--emulator-exec sandbox: no sandbox works on this machine ({found.detail}); install bubblewrap "
+            "or allow unprivileged user namespaces, or choose --emulator-exec confirm"
+        )

@@ -2,7 +2,7 @@
 
 Entities (`batch://pools/{poolId}`, `.../nodes/{nodeId}`, `batch://jobs/{jobId}`,
 `.../tasks/{taskId}`) read as JSON. Files (`.../files/{+path}`) read one window at a time (see
-`file_windows`): the result's `_meta["batch-mcp/file"]` gives the file's size, the byte range
+`file_windows`): the content item's `_meta["batch-mcp/file"]` gives the file's size, the byte range
 served and, when there is more, the URI of the next window. `?tail=N` and `?range=...` select
 what to read (see `uris`). Text comes as text, anything else as a base64 blob.
 

@@ -85,7 +85,11 @@ class Selection:
 
 
 class SelectionError(ValueError):
-    """A tool or toolset name that does not exist."""
+    """A tool or toolset name that does not exist; `setting` names the setting that holds it."""
+
+    def __init__(self, message: str, setting: str) -> None:
+        self.setting = setting
+        super().__init__(message)
 
 
 def select(
@@ -98,10 +102,12 @@ def select(
 ) -> Selection:
     toolsets, allow, exclude = list(toolsets), list(allow), list(exclude)
     known_sets = {t.toolset for t in tools.values()} | {"default", "all"}
-    unknown = [n for n in [*allow, *exclude] if n not in tools] + [s for s in toolsets if s not in known_sets]
-    if unknown:
+    for setting, names in (("tools", allow), ("exclude_tools", exclude)):
+        if unknown := [n for n in names if n not in tools]:
+            raise SelectionError(f"unknown tool: {', '.join(unknown)} (see batch-mcp tools --all)", setting)
+    if unknown := [s for s in toolsets if s not in known_sets]:
         raise SelectionError(
-            f"unknown tool or toolset: {', '.join(unknown)} (toolsets: {', '.join(sorted(known_sets))})"
+            f"unknown toolset: {', '.join(unknown)} (toolsets: {', '.join(sorted(known_sets))})", "toolsets"
         )
 
     # Routers pass read-only: they only reach tools that are themselves enabled.

@@ -14,9 +14,11 @@ import mcp_types as types
 from batch_mcp.catalog import Catalog, ToolDef
 
 if TYPE_CHECKING:
-    from batch_mcp.batch import BatchClient
+    from batch_mcp.batch import BatchClient, BatchError
 
-Answer = Literal["accept", "decline", "cannot"]
+# accept: go ahead; decline: the user said no; cancel: the user dismissed the question without answering;
+# cannot: there is no way to ask
+Answer = Literal["accept", "decline", "cancel", "cannot"]
 
 
 class Asker(Protocol):
@@ -48,6 +50,7 @@ class CallContext:
     progress: Callable[[float, float | None, str | None], Awaitable[None]] = no_progress
     principal: str | None = None
     user: Mapping[str, Any] | None = None  # the signed-in Entra ID user (object id, name), for the audit log
+    failure: BatchError | None = None  # the Batch error that ended the call, for callers that map it (the CLI)
 
 
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[types.CallToolResult]]

@@ -204,7 +204,8 @@ def test_the_public_surface_is_pinned() -> None:
     assert set(batch_mcp.batch.__all__) == {
         "BATCH_SCOPE", "AddTasksResult", "ArgumentError", "BatchAuthError", "BatchClient", "BatchError",
         "BatchProtocolError", "BatchServiceError", "BatchSettings", "BatchTimeoutError", "BatchTransportError",
-        "CallResult", "ContinuationError", "EntraIdAuth", "FileStream", "ListPage", "RetryPolicy", "RetrySettings",
+        "BatchUnreachableError", "CallResult", "ContinuationError", "EntraIdAuth", "FileStream", "ListPage",
+        "RetryPolicy", "RetrySettings",
         "SharedKeyAuth", "choose_auth_kind", "connect", "make_auth",
     }  # fmt: skip
     assert all(hasattr(batch_mcp.batch, name) for name in batch_mcp.batch.__all__)

@@ -108,6 +108,19 @@ async def test_a_next_link_to_another_host_is_not_followed(catalog: Catalog, fak
     assert len(seen) == 1
 
 
+async def test_a_next_link_to_another_port_names_both_ports(catalog: Catalog, fake_time: FakeTime) -> None:
+    """Behind a reverse proxy the links may carry the backend's port: the refusal must show the difference."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json={"value": [{"id": "a"}], "odata.nextLink": "http://127.0.0.1:9999/pools"})
+
+    transport = httpx2.MockTransport(handler)
+    async with BatchClient(catalog, "http://127.0.0.1:8080", transport=transport, retry=fake_time.policy()) as c:
+        with pytest.raises(BatchProtocolError) as exc_info:
+            await c.list("pool_list", {}, max_items=10)
+    assert "http://127.0.0.1:9999, not the configured endpoint http://127.0.0.1:8080" in str(exc_info.value)
+
+
 async def test_a_relative_next_link_is_resolved_against_the_endpoint(catalog: Catalog, fake_time: FakeTime) -> None:
     pages = {
         "0": {"value": [{"id": "a"}], "odata.nextLink": "/pools?api-version=2024-02-01.19.0&$skiptoken=1"},

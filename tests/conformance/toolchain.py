@@ -145,3 +145,16 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def npm_tool(spec: str, name: str) -> list[str]:
+    """The command line of one npm package's program (e.g. `@anthropic-ai/mcpb@2.1.2`, `mcpb`), installed
+    once into the cache like the conformance tools; run with the Node on PATH."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ToolchainError("npm is not on PATH: this test needs Node.js (>= 20) with npm")
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / ".lock"):
+        folder = _ensure(npm, root, spec)
+    return [shutil.which("node") or "node", str(_bin_script(_package_dir(folder, spec), name))]

@@ -105,27 +105,24 @@ def entra_env(idp: IdentityProvider, batch_url: str, tls: LoopbackTls, workdir: 
 
 
 @contextmanager
-def entra_process(env: dict[str, str], workdir: Path, *args: str) -> Iterator[EntraServer]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    log = workdir / "server.log"
-    base = f"http://127.0.0.1:{env['BATCH_MCP_PORT']}"
+def run_process(command: list[str], env: dict[str, str], log: Path, url: str) -> Iterator[None]:
+    """A subprocess that serves `url`, until the block ends (stopped with SIGINT, then killed)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "batch_mcp", *args], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
-        )
+        process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         try:
             deadline = time.monotonic() + 60
             while True:
                 if process.poll() is not None:
-                    raise RuntimeError(f"batch-mcp exited with {process.returncode}:\n{log.read_text()}")
+                    raise RuntimeError(f"{command[:3]} exited with {process.returncode}:\n{log.read_text()}")
                 try:
-                    httpx2.get(base + "/mcp", timeout=2)
+                    httpx2.get(url, timeout=2)
                     break
                 except httpx2.TransportError:
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"batch-mcp did not answer:\n{log.read_text()}") from None
+                        raise RuntimeError(f"{command[:3]} did not answer on {url}:\n{log.read_text()}") from None
                     time.sleep(0.1)
-            yield EntraServer(base, workdir / "audit.jsonl", log)
+            yield
         finally:
             process.send_signal(signal.SIGINT)
             try:
@@ -133,6 +130,13 @@ def entra_process(env: dict[str, str], workdir: Path, *args: str) -> Iterator[En
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+@contextmanager
+def entra_process(env: dict[str, str], workdir: Path, *args: str) -> Iterator[EntraServer]:
+    base = f"http://127.0.0.1:{env['BATCH_MCP_PORT']}"
+    with run_process([sys.executable, "-m", "batch_mcp", *args], env, workdir / "server.log", base + "/mcp"):
+        yield EntraServer(base, workdir / "audit.jsonl", workdir / "server.log")
 
 
 def free_port() -> int:

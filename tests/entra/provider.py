@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jwt
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,6 +35,7 @@ from starlette.routing import Route
 
 BATCH_RESOURCE = "https://batch.core.windows.net/"
 BATCH_DEFAULT_SCOPE = "https://batch.core.windows.net//.default"
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 V1_ISSUER = "https://sts.windows.net/{tenant}/"
 
 
@@ -107,6 +109,7 @@ class IdentityProvider:
         self.signed_in_user = ALICE  # who the authorize endpoint signs in
         self.batch_token_lifetime = 3600  # seconds; short ones make clients refresh
         self.refused_assertions: set[str] = set()  # oids whose tokens on-behalf-of now refuses (as if expired)
+        self.client_certificate: x509.Certificate | None = None  # registered on the app, besides the secret
         self._lock = threading.Lock()
         self._refresh: dict[str, _Grant] = {}
         self._codes: dict[str, _Grant] = {}
@@ -313,8 +316,27 @@ class IdentityProvider:
     def _confidential_client(self, form: Any) -> Response | None:
         if form.get("client_id") != self.client_id:
             return _aad_error(400, "unauthorized_client", 700016, "Application was not found in the directory.")
+        if form.get("client_assertion_type") == CLIENT_ASSERTION_TYPE:
+            return self._certificate_client(str(form.get("client_assertion", "")))
         if form.get("client_secret") != self.client_secret:
             return _aad_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
+        return None
+
+    def _certificate_client(self, assertion: str) -> Response | None:
+        """The app proves itself with a JWT signed by a certificate registered on it (PS256, as Entra ID takes)."""
+        if self.client_certificate is None:
+            return _aad_error(401, "invalid_client", 700027, "No certificate is registered for the application.")
+        try:
+            jwt.decode(
+                assertion,
+                self.client_certificate.public_key(),
+                algorithms=["PS256", "RS256"],
+                audience=f"{self.url}/{self.tenant_id}/oauth2/v2.0/token",
+                issuer=self.client_id,
+                options={"require": ["exp", "nbf", "jti", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            return _aad_error(401, "invalid_client", 700027, f"Client assertion failed signature validation. ({exc})")
         return None
 
     def _on_behalf_of(self, form: Any) -> Response:

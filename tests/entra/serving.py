@@ -24,7 +24,7 @@ def serve_tls(app: Any, tls: LoopbackTls, *, lifespan: str = "auto") -> Iterator
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        log_level="warning",
+        log_level="critical",  # shutdown complaints about kept-alive test clients are noise
         access_log=False,
         lifespan=lifespan,
         timeout_graceful_shutdown=1,  # clients in tests keep connections open

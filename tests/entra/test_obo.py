@@ -4,6 +4,7 @@ azure-identity credential against the test provider (exchange, refresh, errors).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -11,8 +12,10 @@ import pytest
 
 from batch_mcp.batch.errors import BatchAuthError
 from batch_mcp.batch.obo import OnBehalfOfAuth, UserAssertion, obo_credential_factory
+from batch_mcp.server.entra import EntraConfig
+from tests.entra.conftest import entra_settings
 from tests.entra.provider import ALICE, BOB, DAVE, IdentityProvider
-from tests.entra.tls import LoopbackTls
+from tests.entra.tls import LoopbackTls, make_client_certificate
 
 pytestmark = pytest.mark.anyio
 
@@ -209,3 +212,32 @@ async def test_a_refused_exchange_says_who_and_why(
     assert "on behalf of Dave Dunn" in str(refused.value) and "AADSTS65001" in str(refused.value)
     assert idp.client_secret not in str(refused.value)
     assert batch.seen == []
+
+
+async def test_the_app_registration_can_prove_itself_with_a_certificate_instead_of_a_secret(
+    idp: IdentityProvider, tls: LoopbackTls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca_file))
+    pem, certificate = make_client_certificate(tmp_path)
+    settings = entra_settings(idp, tmp_path, entra_client_secret=None, entra_client_certificate=pem)
+    config = EntraConfig.from_settings(settings)
+    assert config.client_secret is None and config.client_certificate == pem.read_bytes()
+    factory = obo_credential_factory(
+        tenant_id=idp.tenant_id,
+        client_id=idp.client_id,
+        client_certificate=config.client_certificate,
+        authority=idp.url,
+    )
+    idp.client_certificate = None  # not registered yet: Entra ID refuses the app
+    credential = factory(idp.token(BOB))
+    try:
+        with pytest.raises(Exception, match="AADSTS700027"):
+            await credential.get_token("https://batch.core.windows.net//.default")
+        idp.client_certificate = certificate
+        registered = factory(idp.token(BOB))
+        access = await registered.get_token("https://batch.core.windows.net//.default")
+        await registered.close()
+    finally:
+        idp.client_certificate = None
+        await credential.close()
+    assert idp.decode(access.token, audience="https://batch.core.windows.net/")["oid"] == BOB.oid

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,7 @@ import mcp_types as types
 import pytest
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ResourceUpdated
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from tests.entra.batch_gate import BatchGate
 from tests.entra.conftest import EntraServer
@@ -157,6 +158,18 @@ async def test_the_401_says_why_the_token_was_refused(entra_server: EntraServer,
         )
     assert 'error_description="the token has expired"' in expired.headers["www-authenticate"]
     assert "another resource" in other.headers["www-authenticate"]
+
+
+async def test_a_token_that_expired_within_the_clock_skew_is_still_served(
+    entra_server: EntraServer, idp: IdentityProvider
+) -> None:
+    async with httpx2.AsyncClient(timeout=10) as http:
+        late = await http.post(
+            entra_server.url,
+            json=INIT,
+            headers={**JSON_HEADERS, "Authorization": f"Bearer {idp.token(ALICE, lifetime=-10)}"},
+        )
+    assert late.status_code == 200
 
 
 async def test_a_token_without_the_scope_gets_403_insufficient_scope(
@@ -341,6 +354,43 @@ async def test_each_user_watches_batch_as_themselves_and_hears_only_their_own_ev
     assert received["carol"] == []  # her watcher polled after the change, as her, and Batch refused it
     assert {s.status for s in gate.by(CAROL.oid) if s.path == f"/jobs/{job}"} == {403}
     assert any(s.status in (200, 304) for s in gate.by(ALICE.oid) if s.path == f"/jobs/{job}" and s.method == "GET")
+
+
+async def test_handshake_era_subscriptions_are_per_user_too(
+    entra_server: EntraServer, idp: IdentityProvider, batch: tuple[str, BatchGate]
+) -> None:
+    gate = batch[1]
+    job = new_id("subscribed")
+    uri = f"batch://jobs/{job}"
+    received: dict[str, list[str]] = {"alice": [], "carol": []}
+
+    def collector(name: str) -> Any:
+        async def handle(message: Any) -> None:
+            if isinstance(message, types.ResourceUpdatedNotification):
+                received[name].append(str(message.params.uri))
+
+        return handle
+
+    def polls(user: Any) -> int:
+        return len([s for s in gate.by(user.oid) if s.path == f"/jobs/{job}"])
+
+    async with (
+        signed_in(entra_server, idp.token(ALICE), "legacy", message_handler=collector("alice")) as alice,
+        signed_in(entra_server, idp.token(CAROL), "legacy", message_handler=collector("carol")) as carol,
+    ):
+        assert not (await call(alice, "job_add", {"id": job, "poolInfo": {"poolId": "local"}})).is_error
+        with warnings.catch_warnings():  # resources/subscribe is how handshake-era clients subscribe
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await alice.subscribe_resource(uri)
+            await carol.subscribe_resource(uri)
+        carol_before = polls(CAROL)
+        assert carol_before >= 1
+        assert not (await call(alice, "job_update", {"job_id": job, "priority": 3})).is_error
+        with anyio.fail_after(30):
+            while not received["alice"] or polls(CAROL) <= carol_before + 1:  # noqa: ASYNC110
+                await anyio.sleep(0.05)
+    assert received["alice"] == [uri] and received["carol"] == []
+    assert {s.status for s in gate.by(CAROL.oid) if s.path == f"/jobs/{job}"} == {403}
 
 
 async def test_the_file_endpoint_streams_as_the_signed_in_user(

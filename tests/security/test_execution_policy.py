@@ -17,6 +17,7 @@ import httpx2
 import mcp_types as types
 import pytest
 
+from batch_mcp.server.execution import NoSandbox, SandboxProbe, describe, require_sandbox
 from tests.security.conftest import scripted_server
 from tests.server.conftest import answering, call, connect, make_settings, text
 
@@ -174,3 +175,16 @@ async def test_a_yes_runs_it_and_only_the_emulator_without_a_sandbox_asks(tmp_pa
     async with scripted_server(tmp_path, batch, emulator_exec="confirm", elicitation=never) as client:
         result = await call(client, "task_add", {"job_id": "j", "id": "t1", "commandLine": EVIL})
     assert not result.is_error and never.questions == []
+
+
+def test_the_policy_in_force_is_said_and_sandbox_without_one_refuses_to_start() -> None:
+    none = lambda: SandboxProbe(False, "none", "no bubblewrap, user namespaces off")  # noqa: E731
+    bwrap = lambda: SandboxProbe(True, "bwrap", "bubblewrap 0.8")  # noqa: E731
+    assert describe("auto", uses_emulator=True, probe=bwrap).startswith("sandbox (auto): tasks run isolated")
+    assert describe("auto", uses_emulator=True, probe=none).startswith("confirm (auto): tasks run on this computer")
+    assert describe("unrestricted", uses_emulator=True, probe=none).startswith("unrestricted")
+    assert "Azure Batch nodes" in describe("confirm", uses_emulator=False, probe=none)
+    with pytest.raises(NoSandbox, match="--emulator-exec confirm"):
+        require_sandbox("sandbox", uses_emulator=True, probe=none)
+    require_sandbox("sandbox", uses_emulator=True, probe=bwrap)  # a working sandbox: starts
+    require_sandbox("sandbox", uses_emulator=False, probe=none)  # Azure: not the emulator's business

@@ -211,3 +211,19 @@ async def test_fixed_sizes_over_the_cap_are_refused_wherever_they_sit(tmp_path: 
         result = await call(client, "pool_resize", {"pool_id": "p", "targetLowPriorityNodes": 2})
         assert result.is_error and "--max-nodes" in text(result)
         await assert_bounded(client, "p")
+
+
+async def test_the_2018_catalog_is_bounded_the_same_way(tmp_path: Path) -> None:
+    spec = {
+        "poolLifetimeOption": "job",
+        "pool": {"vmSize": VM, "enableAutoScale": True, "autoScaleFormula": "$TargetLowPriorityNodes = 6;"},
+    }
+    settings = make_settings(tmp_path, max_nodes=N, api_version="2018-08-01.7.0")
+    async with connect(settings, "legacy") as client:
+        pool = await call(client, "pool_add", autoscale_pool("old", "$TargetDedicated = 6;"))
+        assert not pool.is_error, text(pool)
+        job = await call(client, "job_add", {"id": "j", "poolInfo": {"autoPoolSpecification": spec}})
+        assert not job.is_error, text(job)
+        pools = await wait_until(client, "pool_list", {}, lambda data: len(data["items"]) >= 3)
+        for found in pools["items"]:
+            await assert_bounded(client, found["id"])

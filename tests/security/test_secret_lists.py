@@ -98,3 +98,16 @@ def test_ordinary_names_are_left_alone(name: str) -> None:
 def test_a_connection_string_loses_its_key_wherever_it_appears() -> None:
     value = "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=canaryKey0123==;EndpointSuffix=core"
     assert "canaryKey0123" not in redact({"note": value})["note"]
+
+
+async def test_a_secret_of_the_wrong_type_is_not_echoed_in_the_validation_error(tmp_path: Path) -> None:
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        raise AssertionError("nothing may be sent")
+
+    environment = [{"name": "DB_PASSWORD", "value": 987654321}]
+    async with scripted_server(tmp_path, batch) as client:
+        result = await call(
+            client, "task_add", {"job_id": "j", "id": "t", "commandLine": "x", "environmentSettings": environment}
+        )
+    assert result.is_error and "$.environmentSettings[0].value" in text(result)
+    assert "987654321" not in text(result)

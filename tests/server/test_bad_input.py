@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batch_mcp.batch import BatchClient
+from batch_mcp.catalog.bounds import HEX_PATTERN
 from batch_mcp.catalog.validation import make_validator
 from batch_mcp.server import assemble, create_server
 from batch_mcp.server.backend import Backend
@@ -53,6 +54,8 @@ def valid_value(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
     if kind == "string":
         if schema.get("pattern", "").startswith("^bytes="):
             return "bytes=0-9"
+        if schema.get("pattern") == HEX_PATTERN:
+            return "ab12"
         return {
             "date-time": "2026-01-01T00:00:00Z",
             "duration": "PT5M",

@@ -47,7 +47,7 @@ def run_on_terminal(tmp_path: Path, answer: str, *args: str) -> tuple[int, str]:
                 break
             output += chunk
             if not answered and b"Type 'yes'" in output:
-                os.write(fd, answer.encode() + b"\n")
+                os.write(fd, answer.encode() if answer == "\x04" else answer.encode() + b"\n")  # \x04: Ctrl-D
                 answered = True
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
@@ -85,3 +85,13 @@ def test_tools_prints_the_listed_set_with_sizes(tmp_path: Path) -> None:
     done = run(tmp_path, "tools")
     assert done.returncode == 0
     assert "pool_list" in done.stdout and "bytes of tools/list" in done.stdout
+
+
+def test_end_of_input_at_the_prompt_cancels_and_the_audit_log_says_so(tmp_path: Path) -> None:
+    assert run(tmp_path, "call", "job_add", "--args", '{"id": "j3", "poolInfo": {"poolId": "local"}}').returncode == 0
+    code, output = run_on_terminal(tmp_path, "\x04", "call", "job_delete", "--args", '{"job_id": "j3"}')
+    assert code == 0 and "dismissed" in output
+    code, output = run_on_terminal(tmp_path, "no", "call", "job_delete", "--args", '{"job_id": "j3"}')
+    assert code == 0 and "declined" in output
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [e["outcome"] for e in audit if e["tool"] == "job_delete"] == ["cancelled", "declined"]

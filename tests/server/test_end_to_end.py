@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import mcp_types as types
 import pytest
 
 from tests.server.conftest import answering, call, connect, make_settings, text, wait_until
@@ -71,6 +73,27 @@ async def test_delete_asks_the_user_and_acts_only_on_yes(tmp_path: Path, era: st
     audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     outcomes = [(entry["tool"], entry["outcome"]) for entry in audit if entry["tool"] == "job_delete"]
     assert outcomes == [("job_delete", "declined"), ("job_delete", "ok")]
+
+
+async def test_a_dismissed_question_is_recorded_as_cancelled_not_declined(tmp_path: Path, era: str) -> None:
+    """The audit log tells a user who said no from one who closed the question unanswered."""
+
+    async def dismiss(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="cancel")
+
+    async def refuse(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="decline")
+
+    replies = []
+    for callback in (dismiss, refuse):
+        async with connect(make_settings(tmp_path), era, elicitation=callback) as client:
+            await call(client, "job_add", {"id": "kept", "poolInfo": {"poolId": "local"}})
+            replies.append(text(await call(client, "job_delete", {"job_id": "kept"})))
+            assert (await call(client, "job_get", {"job_id": "kept"})).structured_content["state"] == "active"
+    assert "dismissed" in replies[0] and "declined" in replies[1]
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    outcomes = [entry["outcome"] for entry in audit if entry["tool"] == "job_delete"]
+    assert outcomes == ["cancelled", "declined"]
 
 
 async def test_a_client_that_cannot_ask_gets_a_refusal_that_says_how_to_allow_it(tmp_path: Path, era: str) -> None:

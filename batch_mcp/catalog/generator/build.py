@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batch_mcp.catalog.bounds import ARG_BOUNDS
 from batch_mcp.catalog.generator.effects import EffectError, derived_effects, text_effects
-from batch_mcp.catalog.generator.schemas import SchemaBuilder, compact, strip_marks
+from batch_mcp.catalog.generator.schemas import SchemaBuilder, compact, strip_marks, take_bounds
 from batch_mcp.catalog.generator.spec import Operation, Parameter, Spec
 
 TEXTS_PATH = Path(__file__).resolve().parent.parent / "texts.toml"
@@ -151,9 +152,13 @@ def build_tool(
     args: dict[str, dict[str, str]] = {}
     internal_headers: list[str] = []
 
+    arg_bounds: dict[str, dict[str, Any]] = {}
+
     def add(arg: str, schema: dict[str, Any], binding: dict[str, str], is_required: bool) -> None:
         if arg in properties:
             raise CatalogError(f"{op.key}: argument {arg!r} would be bound twice")
+        if binding["in"] != "body" and arg in ARG_BOUNDS:
+            arg_bounds[f"/properties/{arg}"] = {k: v for k, v in ARG_BOUNDS[arg].items() if k not in schema}
         if arg in arg_texts and "description" not in schema:
             schema = {**schema, "description": arg_texts[arg]}
         properties[arg] = schema
@@ -205,6 +210,7 @@ def build_tool(
     if required:
         input_schema["required"] = required
     collapsed = compact(input_schema, INPUT_BUDGET)
+    bounds = {**arg_bounds, **take_bounds(input_schema)}
     input_schema = strip_marks(input_schema)
 
     annotations = {
@@ -248,6 +254,8 @@ def build_tool(
         tool["outputSchema"] = output
     if collapsed:
         tool["collapsed"] = collapsed
+    if bounds:
+        tool["bounds"] = dict(sorted(bounds.items()))
     if effects:
         tool["effects"] = [e.to_json() for e in effects]
     if text.review:

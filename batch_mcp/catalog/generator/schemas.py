@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from batch_mcp.catalog.bounds import field_bounds
 from batch_mcp.catalog.generator.spec import Spec
 from batch_mcp.catalog.schema_utils import escape_token, iter_refs, set_at_pointer
 
@@ -67,6 +68,7 @@ ALWAYS_COLLAPSE = frozenset(
 )
 
 MODEL_MARK = "x-model"  # internal marker on inlined model objects; never written to the catalog
+BOUNDS_MARK = "x-bounds"  # internal: bounds of an inlined field, moved to the tool's `bounds` overlay
 
 
 def minified_size(schema: Any) -> int:
@@ -121,6 +123,7 @@ class SchemaBuilder:
                 if prop.get("readOnly"):
                     continue
                 converted = self.convert(prop, inline=inline, model=model, trail=trail)
+                _bound(converted, field_bounds(model, name, converted), inline=inline)
                 text = self._text(model, name)
                 if text:
                     converted["description"] = text
@@ -200,7 +203,7 @@ def compact(root: dict[str, Any], budget: int) -> dict[str, str]:
             collapse(pointer, node[MODEL_MARK])
     while minified_size(strip_marks(root)) > budget:
         candidates = [
-            (depth, minified_size(node), pointer, node[MODEL_MARK])
+            (depth, minified_size(_unbounded(node)), pointer, node[MODEL_MARK])
             for pointer, depth, node in _model_nodes(root, "", 0)
         ]
         if not candidates:
@@ -211,9 +214,47 @@ def compact(root: dict[str, Any], budget: int) -> dict[str, str]:
     return dict(sorted(collapsed.items()))
 
 
+def _bound(node: dict[str, Any], extra: dict[str, Any], *, inline: bool) -> None:
+    """Give a field its bounds: in a full model directly; in an inlined (sent) schema as a mark that
+    `take_bounds` moves out, so that the bounds are checked but never sent."""
+    items = extra.pop("items", None)
+    if items and isinstance(node.get("items"), dict):
+        _bound(node["items"], items, inline=inline)
+    if not extra:
+        return
+    if inline:
+        node[BOUNDS_MARK] = extra
+    else:
+        node.update(extra)
+
+
+def take_bounds(node: Any, pointer: str = "") -> dict[str, dict[str, Any]]:
+    """The bounds marked in an inlined schema, by JSON pointer; the marks are removed."""
+    found: dict[str, dict[str, Any]] = {}
+    if not isinstance(node, dict):
+        return found
+    extra = node.pop(BOUNDS_MARK, None)
+    if extra:
+        found[pointer or "/"] = extra
+    for name, child in (node.get("properties") or {}).items():
+        found.update(take_bounds(child, f"{pointer}/properties/{escape_token(name)}"))
+    if isinstance(node.get("items"), dict):
+        found.update(take_bounds(node["items"], f"{pointer}/items"))
+    return found
+
+
+def _unbounded(node: Any) -> Any:
+    """`node` without bounds marks (which are never sent), for measuring what is."""
+    if isinstance(node, dict):
+        return {k: _unbounded(v) for k, v in node.items() if k != BOUNDS_MARK}
+    if isinstance(node, list):
+        return [_unbounded(v) for v in node]
+    return node
+
+
 def strip_marks(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: strip_marks(v) for k, v in node.items() if k != MODEL_MARK}
+        return {k: strip_marks(v) for k, v in node.items() if k not in (MODEL_MARK, BOUNDS_MARK)}
     if isinstance(node, list):
         return [strip_marks(v) for v in node]
     return node

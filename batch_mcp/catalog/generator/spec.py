@@ -45,15 +45,25 @@ class Operation:
         return f"{self.method} {self.path}"
 
 
+class SpecError(ValueError):
+    """A spec file that cannot be read or is not a Swagger spec."""
+
+
 class Spec:
     """A loaded BatchService.json."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        raw = path.read_bytes()
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise SpecError(f"cannot read the spec {path}: {exc.strerror}") from None
         self.sha256 = hashlib.sha256(raw).hexdigest()
-        self.doc: dict[str, Any] = json.loads(raw)
-        self.api_version: str = self.doc["info"]["version"]
+        try:
+            self.doc: dict[str, Any] = json.loads(raw)
+            self.api_version: str = self.doc["info"]["version"]
+        except (ValueError, KeyError, TypeError):
+            raise SpecError(f"{path} is not a Swagger 2.0 JSON spec (no info.version)") from None
         self.definitions: dict[str, dict[str, Any]] = self.doc.get("definitions", {})
         self._global_params: dict[str, dict[str, Any]] = self.doc.get("parameters", {})
 

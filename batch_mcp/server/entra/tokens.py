@@ -78,7 +78,7 @@ class EntraTokenVerifier:
             return None
         if self._cache_size > 0:
             expires = float(access.expires_at or now)
-            self._accepted[digest] = (min(expires + self._leeway, now + self._cache_seconds), access)
+            self._accepted[digest] = (min(expires, now + self._cache_seconds), access)
             while len(self._accepted) > self._cache_size:
                 self._accepted.popitem(last=False)
         return access
@@ -132,7 +132,7 @@ class EntraTokenVerifier:
             token=token,
             client_id=str(client),
             scopes=[f"{prefix}/{name}" for name in delegated],
-            expires_at=int(claims["exp"]),
+            expires_at=int(claims["exp"]) + self._leeway,  # the SDK checks this again, without skew
             subject=str(claims["oid"]),
             claims={name: claims[name] for name in USER_CLAIMS if name in claims},
         )
