@@ -49,11 +49,14 @@ def config(runner: str, data_dir: str) -> EmulatorConfig:
 
 
 def process_runner(kind: str, data_dir: str) -> ProcessRunner | SandboxRunner | None:
-    """Real processes on the host ("process"); in a sandbox through one agent per node, as the
-    emulator runs them ("sandbox:bwrap", "sandbox:unshare"); or with a sandbox built for every
-    task ("per-task:bwrap", ...), for comparison."""
+    """Real processes through one agent per node, as the emulator runs them, on the host
+    ("process") or in a sandbox ("sandbox:bwrap", "sandbox:unshare"); for comparison, started
+    by the emulator process itself ("direct:none"), or in a sandbox built for every task
+    ("per-task:bwrap", ...)."""
     if kind in ("process", "instant"):
         return None
+    if kind == "direct:none":
+        return ProcessRunner()
     how, sandbox_kind = kind.split(":")
     root = Path(tempfile.gettempdir()) if data_dir == ":memory:" else Path(data_dir)
     box = Sandbox(sandbox_kind, hide=(root,))  # type: ignore[arg-type]
@@ -144,7 +147,7 @@ def fresh_dir(base: str | None) -> tuple[str, tempfile.TemporaryDirectory[str] |
 
 async def main(args: argparse.Namespace) -> None:
     working = [kind for kind in ("bwrap", "unshare") if sandbox._probe(kind) is None]  # type: ignore[arg-type]
-    sandboxes = [f"{how}:{kind}" for kind in working for how in ("sandbox", "per-task")]
+    sandboxes = ["direct:none", *(f"{how}:{kind}" for kind in working for how in ("sandbox", "per-task"))]
     kinds = ["process", *sandboxes, "instant"]
     results: dict[str, list[float]] = {kind: [] for kind in kinds} | {"adds": []}
     results.update({f"list {v}": [] for v in args.versions})
@@ -165,10 +168,14 @@ async def main(args: argparse.Namespace) -> None:
             holder.cleanup()
     storage = "in memory" if args.data_dir == ":memory:" else "SQLite WAL on disk"
     print(f"emulator throughput: {args.tasks} trivial tasks, 1 node x 4 slots, {storage}, median of {args.runs} runs")
-    print(f"  {'tasks completed / s (real processes)':<48} {statistics.median(results['process']):8.1f}")
+    print(f"  {'tasks completed / s (host)':<48} {statistics.median(results['process']):8.1f}")
     for kind in sandboxes:
         how, name = kind.split(":")
-        label = f"tasks completed / s ({name}{', sandbox per task' if how == 'per-task' else ''})"
+        label = {
+            "direct": "tasks completed / s (host, forked by the emulator)",
+            "sandbox": f"tasks completed / s (sandbox: {name})",
+            "per-task": f"tasks completed / s ({name}, a sandbox per task)",
+        }[how]
         print(f"  {label:<48} {statistics.median(results[kind]):8.1f}")
     print(f"  {'tasks completed / s (instant runner)':<48} {statistics.median(results['instant']):8.1f}")
     print(f"  {'add-collection requests / s (100 tasks)':<48} {statistics.median(results['adds']):8.1f}")

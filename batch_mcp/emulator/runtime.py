@@ -28,7 +28,7 @@ DB_NAME = "emulator.sqlite3"
 def make_runner(config: EmulatorConfig) -> Runner:
     if config.runner == "instant":
         return InstantRunner(exit_code=config.instant_exit_code)
-    return ProcessRunner()
+    return SandboxRunner(sandbox.Sandbox("none"))  # one agent per node forks its tasks (on the host)
 
 
 def isolation_of(runner: Runner) -> str:
@@ -68,7 +68,7 @@ class Emulator:
         kind = sandbox.require() if self.config.sandbox == "on" else None
         if self.config.in_memory and self._tmp is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="batch-emulator-"))
-        if kind is not None and isinstance(self.runner, ProcessRunner):
+        if kind is not None and isinstance(self.runner, (ProcessRunner, SandboxRunner)):
             # the state folder (database, key, socket) is hidden from tasks; their node folder is bound back
             box = sandbox.Sandbox(kind, hide=(self.data_root,), network=self.config.sandbox_network)
             self.runner = SandboxRunner(box)

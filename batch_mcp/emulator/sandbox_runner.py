@@ -38,6 +38,7 @@ from batch_mcp.emulator.runner import (
     node_folder,
     open_outputs,
     prepare_folders,
+    process_start_ticks,
     unusable_folder,
 )
 from batch_mcp.emulator.sandbox import Sandbox
@@ -191,7 +192,12 @@ class SandboxRunner:
 
     @property
     def isolation(self) -> str:
-        return self.sandbox.kind
+        return self.sandbox.kind  # "none": the agents run on the host
+
+    @property
+    def confinement(self) -> Sandbox | None:
+        """What limits resource files fetched for these tasks (None: nothing, on the host)."""
+        return None if self.sandbox.kind == "none" else self.sandbox
 
     async def _agent(self, node_dir: Path) -> NodeAgent:
         lock = self._locks.setdefault(node_dir, asyncio.Lock())
@@ -247,12 +253,15 @@ class SandboxRunner:
                 message = {"op": "run", "id": spec.key, "argv": checked, "cwd": str(spec.wd), "env": spec.env}
                 await agent.send(message, [out.fileno(), err.fileno()])
             try:
-                await run.started
+                pid = await run.started
             except OSError as exc:
                 code = "CommandProgramNotFound" if exc.errno == errno.ENOENT else "CommandLaunchFailed"
                 return RunResult(begin, time.time(), failure=failure(code, f"The command could not start: {exc}."))
             if started is not None:
-                started(0, 0.0)  # its pid is the sandbox's own; the sandbox ends with the emulator
+                if self.sandbox.kind == "none":
+                    started(pid, process_start_ticks(pid))  # recorded, so a restart can end it if left behind
+                else:
+                    started(0, 0.0)  # a pid of the sandbox's own; the sandbox ends with the emulator
             timed_out = False
             if spec.timeout is not None:
                 try:
