@@ -64,7 +64,7 @@ def default_tools_table() -> str:
     from batch_mcp.server import assemble
     from batch_mcp.settings import Settings
 
-    parts = assemble(Settings())
+    parts = assemble(Settings.model_validate({}))  # the defaults, whatever this shell's environment says
     tools = {**parts.catalog.tools, **parts.server_tools}
     rows = ["| tool | toolset | guard | what it does |", "|---|---|---|---|"]
     total = 0

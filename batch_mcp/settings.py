@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic.config import JsonDict
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from batch_mcp.catalog.loader import DEFAULT_API_VERSION, available_versions, catalog_root
@@ -65,12 +66,12 @@ def endpoint_url(text: str) -> str | None:
 CsvList = Annotated[list[str], NoDecode]  # "a,b,c" in the environment
 
 ENGINE_COMMANDS = ("serve", "call", "doctor")  # the commands a field's flag belongs to unless it says otherwise
-NO_FLAG = {"flag": False}  # a secret: from the environment only, never on a command line others can read
+NO_FLAG: JsonDict = {"flag": False}  # a secret: from the environment only, never on a command line others can read
 
 
-def used_by(*commands: str) -> dict[str, list[str]]:
+def used_by(*commands: str) -> JsonDict:
     """The commands whose flags include this field (`doctor` always does: it checks every setting)."""
-    return {"commands": sorted({*commands, "doctor"})}
+    return {"commands": [*sorted({*commands, "doctor"})]}
 
 
 SERVE_ONLY = used_by("serve")

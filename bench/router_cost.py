@@ -2,10 +2,11 @@
 
     python bench/router_cost.py
 
-Through `batch_tools` (find and describe) and `batch_call` (run), a hidden tool costs two extra
-calls the first time it is needed and the bytes of its description once; listing every tool
-instead costs the extra schemas in every request of every conversation. Measured through a real
-in-memory MCP client, in reply bytes (text content, as a model would read it).
+Through `batch_tools` (find, describe, and run a read-only one) and `batch_call` (run one that
+changes something), a hidden tool costs two extra calls the first time it is needed and the bytes
+of its description once; listing every tool instead costs the extra schemas in every request of
+every conversation. Measured through a real in-memory MCP client, in reply bytes (text content, as
+a model would read it).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ async def main() -> None:
         f"batch_tools name=X (one tool's schema): one call, median {statistics.median(described.values()):,.0f} "
         f"bytes, largest {max(described.values()):,} ({max(described, key=described.__getitem__)})"
     )
-    print("then batch_call name=X: one call, the same reply as calling X directly")
+    print("then batch_tools name=X arguments={...} (reads) or batch_call (changes): the reply of calling X directly")
     per_conversation = all_bytes - listed_bytes
     print(
         f"break-even: listing everything costs {per_conversation:,} bytes per request; reaching one hidden tool "

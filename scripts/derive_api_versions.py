@@ -14,8 +14,12 @@ Each version is read from one local source, whichever the developer has:
     python scripts/derive_api_versions.py --check SOURCE...   # fail if the committed table differs
 
 SOURCE is a BatchService.json, an azure-batch wheel, or a folder holding either. The sources used for
-the committed table are listed in it (`sources`). `tests/emulator/test_api_versions.py` re-derives the
-two versions whose specs are in ../shared/specs and checks they agree with the table.
+the committed table are listed in it (`sources`). `tests/emulator/test_versions.py` re-derives the two
+versions whose specs are in ../shared/specs and checks they agree with the table.
+
+The committed table was built from ../shared/specs (2018-08-01.7.0, 2024-02-01.19.0) and the wheels
+of azure-batch 6.0.0, 7.0.0, 8.0.0, 9.0.0, 10.0.0, 11.0.0, 12.0.0, 13.0.0, 14.0.0, 14.1.0, 15.0.0b2
+and 15.1.0 (one per other version; 5.1.1 and 14.2.0 give the same table as the two specs).
 
 The table names, for each version range, the operations (method and path), their query
 parameters, the request and response model of each, and every model's fields. A range is a list

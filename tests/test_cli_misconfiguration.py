@@ -148,3 +148,19 @@ def test_the_installed_command_shows_no_traceback_either(tmp_path: Path) -> None
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "AZURE_BATCH_ENDPOINT" in done.stderr
+
+
+def test_a_sandbox_required_where_none_works_is_one_line_and_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batch_mcp.emulator import sandbox
+
+    monkeypatch.setattr(sandbox, "detect", lambda: sandbox.Isolation(kind="none", detail="none in this test"))
+    for key in list(os.environ):
+        if key.startswith(("BATCH_MCP_", "AZURE_BATCH_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("BATCH_MCP_AUDIT_LOG", "off")
+    monkeypatch.setenv("BATCH_MCP_EMULATOR_DATA_DIR", ":memory:")
+    assert cli.main(["call", "pool_list", "--emulator-exec", "sandbox"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--emulator-exec sandbox: no sandbox works" in lines[0]

@@ -94,6 +94,7 @@ def url_patterns() -> tuple[list[str], list[str]]:
 
 
 def fill(pattern: str, ids: dict[str, str]) -> str:
+    pattern = re.sub(r"\{\?\w+\}", "", pattern)  # an optional query expression ({?state}) left out
     return re.sub(r"\{\+?(\w+)\}", lambda m: ids[m.group(1)], pattern)
 
 

@@ -153,9 +153,9 @@ class EntraIdAuth(httpx2.Auth):
                 raise BatchAuthError(self.credential_name, self.hint, _explain(exc)) from None
             self.fetches += 1
             register_secret(access.token)
-            self._token = access.token
+            self._token = token = access.token
             self._expires_on = float(access.expires_on)
-            return self._token
+            return token
 
     async def aclose(self) -> None:
         if self._owns:

@@ -37,7 +37,7 @@ from batch_mcp.batch.errors import (
 )
 from batch_mcp.batch.paging import Continuation, check_link
 from batch_mcp.batch.retry import MAYBE_APPLIED_ERRORS, RetryMode, RetryPolicy, RetryState
-from batch_mcp.batch.shaping import file_properties, reported_headers, strip_odata
+from batch_mcp.batch.shaping import file_properties, int64_numbers, reported_headers, strip_odata
 from batch_mcp.batch.streaming import FileStream, range_header
 from batch_mcp.batch.tasks import AddTasksResult, add_tasks
 from batch_mcp.catalog import Catalog, ToolDef
@@ -213,7 +213,7 @@ class BatchClient:
             data: Any = {}
         elif kind == "json":
             body = reply.data
-            data = redact(strip_odata(body)) if body is not None else {}
+            data = redact(self._numbers(strip_odata(body))) if body is not None else {}
         elif kind == "exists":
             data = {"exists": status != 404}
         elif kind == "file_properties":
@@ -274,16 +274,16 @@ class BatchClient:
             room = max_items - len(items)
             if len(values) - skip > room:
                 items.extend(values[skip : skip + room])
-                return ListPage(redact(items), Continuation(plan.name, page_url, skip + room).encode())
+                return ListPage(redact(self._numbers(items)), Continuation(plan.name, page_url, skip + room).encode())
             items.extend(values[skip:])
             skip = 0
             if not next_link:
-                return ListPage(redact(items), None)
+                return ListPage(redact(self._numbers(items)), None)
             link = str(check_link(next_link, self.endpoint_url, prepared.path))
             if link == page_url:
                 raise BatchProtocolError(f"{label}: the service returned the same page link twice")
             if len(items) >= max_items:
-                return ListPage(redact(items), Continuation(plan.name, link, 0).encode())
+                return ListPage(redact(self._numbers(items)), Continuation(plan.name, link, 0).encode())
             url, params = link, None
 
     async def iter_items(
@@ -306,12 +306,16 @@ class BatchClient:
             page_url = str(reply.response.request.url)
             values, next_link = self._page(reply, plan, label)
             for item in values:
-                yield redact(item)
+                yield redact(self._numbers(item))
             if not next_link:
                 return
             url, params = str(check_link(next_link, self.endpoint_url, prepared.path)), None
             if url == page_url:
                 raise BatchProtocolError(f"{label}: the service returned the same page link twice")
+
+    def _numbers(self, value: Any) -> Any:
+        """64-bit integers the service sent as strings, as numbers (what the output schemas promise)."""
+        return int64_numbers(value, getattr(self.catalog, "int64_fields", frozenset()))
 
     def _list_plan(self, tool: str | ToolDef) -> RequestPlan:
         plan = self.plan(tool)

@@ -131,9 +131,10 @@ class OnBehalfOfAuth(httpx2.Auth):
                     f"Microsoft Entra ID on behalf of {user.display}", OBO_HINT, _explain(exc)
                 ) from None
             self.exchanges += 1
-            slot.token, slot.expires_on = access.token, float(access.expires_on)
+            token: str = access.token
+            slot.token, slot.expires_on = token, float(access.expires_on)
             await self._close_retired()
-            return slot.token
+            return token
 
     def _slot(self, key: str) -> _UserTokens:
         slot = self._users.get(key)

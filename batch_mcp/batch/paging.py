@@ -1,17 +1,19 @@
 """Continuations: where a bounded list stopped, handed to the caller as an opaque string.
 
-A continuation is base64url JSON of the tool name, the page URL to fetch (an `odata.nextLink`, or the
-first page's URL when a page was cut short) and how many items of that page were already returned.
-It comes back from an untrusted party (the model), so before use it is checked against this call:
-the same tool, a URL on the configured endpoint's scheme, host and port (a forged link must never
-receive our credentials), and the same resource path as the arguments give.
+A continuation names the page to fetch (an `odata.nextLink`, or the first page's URL when a page was
+cut short) and how many items of that page were already returned. It holds only what the call
+cannot rebuild: the tool name, a short digest of the resource path, the skip count and the page's
+query string, base64url-encoded (a model reads and repeats it, so every character costs). It comes
+back from an untrusted party (the model), so before use it is checked against this call: the same
+tool and the same resource path as the arguments give; the URL is then rebuilt on the configured
+endpoint, so a forged continuation can never send our credentials anywhere else.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
+import hashlib
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -31,24 +33,34 @@ class Continuation:
     skip: int = 0
 
     def encode(self) -> str:
-        raw = json.dumps({"t": self.tool, "l": self.link, "s": self.skip}, separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        url = httpx2.URL(self.link)
+        raw = f"{self.tool}|{_path_tag(url.path)}|{self.skip}|{url.query.decode('ascii')}"
+        return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode("ascii")
 
     @classmethod
     def decode(cls, token: str, *, tool: str, endpoint: httpx2.URL, path: str) -> Continuation:
         """Parse and validate a continuation for a call of `tool` whose resource path is `path`."""
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            data = json.loads(raw)
-            found = cls(str(data["t"]), str(data["l"]), int(data.get("s", 0)))
-        except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+            found_tool, tag, skip, query = raw.split("|", 3)
+            found_skip = int(skip)
+        except (binascii.Error, ValueError, UnicodeDecodeError):
             raise ContinuationError("the continuation is not one this server issued; list again without it") from None
-        if found.tool != tool:
-            raise ContinuationError(f"the continuation belongs to {found.tool!r}, not {tool!r}")
-        if found.skip < 0:
+        if found_tool != tool:
+            raise ContinuationError(f"the continuation belongs to {found_tool!r}, not {tool!r}")
+        if found_skip < 0 or any(c in query for c in "#\r\n"):
             raise ContinuationError("the continuation is damaged; list again without it")
-        check_link(found.link, endpoint, path, ContinuationError)
-        return found
+        full_path = endpoint.path.rstrip("/") + path
+        if tag != _path_tag(full_path):
+            raise ContinuationError("the continuation is for another resource than these arguments name")
+        link = str(endpoint.copy_with(path=full_path, query=query.encode("ascii") or None))
+        check_link(link, endpoint, path, ContinuationError)
+        return cls(found_tool, link, found_skip)
+
+
+def _path_tag(path: str) -> str:
+    """A short digest of a resource path, compared as `check_link` compares paths."""
+    return hashlib.sha256(unquote(path).rstrip("/").lower().encode()).hexdigest()[:8]
 
 
 def origin(url: httpx2.URL) -> tuple[str, str, int | None]:

@@ -6,8 +6,11 @@ tests (which check every spec example against the output schemas through these f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+_DIGITS = re.compile(r"^-?[0-9]{1,19}$")
 
 FILE_PROPERTY_HEADERS = {
     "content-length": ("contentLength", int),
@@ -26,6 +29,21 @@ REPORTED_HEADERS = {
     "location": "location",
     "request-id": "requestId",
 }
+
+
+def int64_numbers(value: Any, fields: frozenset[str]) -> Any:
+    """`value` with every string of digits under one of `fields` (the catalog's 64-bit integer fields,
+    which the service may send as strings) turned into a number, at any depth."""
+    if not fields:
+        return value
+    if isinstance(value, dict):
+        return {
+            k: int(v) if k in fields and isinstance(v, str) and _DIGITS.match(v) else int64_numbers(v, fields)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [int64_numbers(v, fields) for v in value]
+    return value
 
 
 def strip_odata(body: Any) -> Any:

@@ -11,9 +11,9 @@ dropped connection (resumed if the budget allows, else "Batch is not answering")
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx2
@@ -61,7 +61,7 @@ class FileStream:
         self.delivered = 0  # bytes handed to the caller so far
         self.resumed = 0  # how many times the body was resumed after a dropped connection
 
-    async def aiter_bytes(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+    async def aiter_bytes(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncGenerator[bytes, None]:
         state = self._policy.start()
         while True:
             try:
@@ -103,10 +103,10 @@ class FileStream:
                 if position and content_range(self._response.headers) is None and self._response.status_code == 200:
                     self._skip = position  # the service ignored the range and sent the whole file again
 
-    async def _arrivals(self, chunk_size: int) -> AsyncIterator[bytes]:
+    async def _arrivals(self, chunk_size: int) -> AsyncGenerator[bytes, None]:
         """The body as it arrives, failing with ReadTimeout when `chunk_size` bytes take longer than
         the stall timeout (the deadline moves on with every `chunk_size` bytes received)."""
-        source = self._response.aiter_bytes().__aiter__()
+        source = cast(AsyncGenerator[bytes, None], self._response.aiter_bytes())  # httpx's is a generator
         try:
             deadline = anyio.current_time() + self._stall_timeout
             pending = 0

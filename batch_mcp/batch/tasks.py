@@ -202,7 +202,8 @@ def _record(run: _Run, chunk: list[Mapping[str, Any]], results: Any, resent: set
             continue
         answered.add(key)
         status = str(item.get("status", "")).lower()
-        error = item.get("error") if isinstance(item.get("error"), Mapping) else {}
+        raw_error = item.get("error")
+        error: Mapping[str, Any] = raw_error if isinstance(raw_error, Mapping) else {}
         code = error.get("code")
         if status == "success":
             run.added += 1

@@ -39,11 +39,19 @@ def available_versions(root: Path | None = None) -> list[str]:
 class Catalog:
     """All tools of one API version, in the catalog's stable order."""
 
-    def __init__(self, api_version: str, spec_sha256: str, tools: dict[str, ToolDef], models: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        api_version: str,
+        spec_sha256: str,
+        tools: dict[str, ToolDef],
+        models: dict[str, Any],
+        int64_fields: frozenset[str] = frozenset(),
+    ) -> None:
         self.api_version = api_version
         self.spec_sha256 = spec_sha256
         self.tools = tools
         self.models = models  # {"ModelName": full strict JSON schema with #/$defs/ refs}
+        self.int64_fields = int64_fields  # response fields the service may send as strings of digits
         self._validators: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> ToolDef:
@@ -119,4 +127,4 @@ def load_catalog(api_version: str = DEFAULT_API_VERSION, root: Path | None = Non
         data = json.loads((folder / f"{entry['name']}.json").read_text(encoding="utf-8"))
         tools[entry["name"]] = ToolDef.from_json(data)
     models = json.loads((folder / "models.json").read_text(encoding="utf-8"))["$defs"]
-    return Catalog(index["apiVersion"], index["specSha256"], tools, models)
+    return Catalog(index["apiVersion"], index["specSha256"], tools, models, frozenset(index.get("int64Fields", ())))

@@ -84,6 +84,7 @@ class ToolDef:
     effects: tuple[Effect, ...] = ()
     review: str | None = None
     bounds: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # checked, never sent
+    projection: tuple[str, ...] = ()  # a list's default item fields (`a/b` paths); empty: whole items
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ToolDef:
@@ -101,6 +102,7 @@ class ToolDef:
             effects=tuple(Effect.from_json(e) for e in data.get("effects", ())),
             review=data.get("review"),
             bounds=data.get("bounds", {}),
+            projection=tuple(data.get("projection", ())),
         )
 
     @property

@@ -72,10 +72,11 @@ _TYPE_NAMES = {
 
 
 def _expected(error: ValidationError) -> str:
-    v, want = error.validator, error.validator_value
+    v: Any = error.validator
+    want: Any = error.validator_value
     if v == "type":
         kinds = want if isinstance(want, list) else [want]
-        return " or ".join(_TYPE_NAMES.get(k, k) for k in kinds)
+        return " or ".join(_TYPE_NAMES.get(k, str(k)) for k in kinds)
     if v == "enum":
         return "one of " + ", ".join(repr(x) for x in want)
     if v == "pattern" and want in PATTERN_TEXTS:
@@ -107,10 +108,10 @@ def describe(error: ValidationError, arguments: Any = None) -> str:
     if field == "value" and _in_secret_pair(arguments, path):
         field = "password"  # shown as (hidden)
     if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in (error.instance or {})]
-        return f"{json_path([*path, missing[0]])}: required field is missing"
+        return f"{json_path([*path, _missing_field(error)])}: required field is missing"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list((error.schema.get("properties") or {}).keys())
+        schema: Any = error.schema
+        allowed = list((schema.get("properties") or {}).keys())
         extra = sorted(set(error.instance) - set(allowed))
         parts = []
         for name in extra:
@@ -125,15 +126,26 @@ def describe(error: ValidationError, arguments: Any = None) -> str:
     return f"{json_path(path)}: expected {_expected(error)}, got {_shown(error.instance, field)}"
 
 
+def _missing_field(error: ValidationError) -> str:
+    """The one field a `required` error is about (jsonschema reports each missing field separately)."""
+    found = re.match(r"^'(.+)' is a required property$", error.message)
+    if found:
+        return found.group(1)
+    required: Any = error.validator_value  # set on every raised error
+    missing = [name for name in required if name not in (error.instance or {})]
+    return missing[0] if missing else "?"
+
+
 def validation_errors(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> list[str]:
-    """Readable problems with `arguments`, most specific first, at most MAX_ERRORS. The rules for
-    every string come first (and alone when broken: a 50,000-level nesting never reaches the
+    """Readable problems with `arguments`, most specific first, each once, at most MAX_ERRORS. The
+    rules for every string come first (and alone when broken: a 50,000-level nesting never reaches the
     schema validator's recursion)."""
     broken = universal_problems(arguments)
     if broken:
         return broken[:MAX_ERRORS]
     errors = sorted(validator.iter_errors(arguments), key=lambda e: (list(e.absolute_path), e.validator))
-    return [describe(e, arguments) for e in errors[:MAX_ERRORS]]
+    problems = list(dict.fromkeys(describe(e, arguments) for e in errors))  # each missing field once
+    return problems[:MAX_ERRORS]
 
 
 def _in_secret_pair(arguments: Any, path: list[Any]) -> bool:

@@ -65,7 +65,8 @@ def check_body(version: ApiVersion, catalog_version: str, route: routing.Route, 
         raise errors.invalid_body("The request body must be a JSON object.")
     body = version.accept(version.root(http.method, http.path, "request"), body)
     if http.body_model and not own_catalog:
-        validate_body(catalog_version, route.tool.name, body, strict=False)
+        newer = version.index > ApiVersion(catalog_version).index
+        validate_body(catalog_version, route.tool.name, body, strict=False, enums=not newer)
     return body
 
 

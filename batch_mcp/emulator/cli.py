@@ -228,4 +228,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_arguments(parser)
     parser.set_defaults(handler=run)
+    from batch_mcp.emulator.applications_cli import add_app_parser
+
+    add_app_parser(parser)  # batch-mcp emulator app add|list|remove
     return parser

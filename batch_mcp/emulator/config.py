@@ -56,13 +56,22 @@ class EmulatorConfig:
     metrics_interval: float = 30.0  # how often pool metrics ($PendingTasks, ...) are sampled for autoscale
     max_request_body: int = 1024 * 1024  # larger bodies answer 413 RequestBodyTooLarge
     region: str = "local"
-    vm_size_cores: int = 2  # cores reported for every VM size (usage metrics, core hours)
+    vm_size_cores: int = 2  # cores for a VM size the emulator's list does not know (usage metrics, core hours)
     applications: list[dict[str, Any]] = field(default_factory=list)  # ApplicationSummary entries to serve
+    applications_dir: str | Path | None = None  # packages: <dir>/<appId>/<version>.zip; default <data_dir>/applications
     instant_exit_code: int = 0  # exit code the instant runner reports
 
     @property
     def in_memory(self) -> bool:
         return str(self.data_dir) == ":memory:"
+
+    @property
+    def applications_folder(self) -> Path | None:
+        """Where application packages are kept (see applications.py); none for an in-memory emulator
+        unless one is given."""
+        if self.applications_dir is not None:
+            return Path(self.applications_dir).expanduser()
+        return None if self.in_memory else Path(self.data_dir).expanduser() / "applications"
 
     @property
     def verifies_shared_key(self) -> bool:

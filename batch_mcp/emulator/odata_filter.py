@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["FilterError", "compile_filter"]
+__all__ = ["FilterError", "compile_filter", "field_paths"]
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 Getter = Callable[[Mapping[str, Any]], Any]
@@ -614,3 +614,26 @@ def compile_filter(text: str) -> Callable[[Mapping[str, Any]], bool]:
     if not text.strip():
         return _match_all
     return _predicate(_Parser(text).parse())
+
+
+@functools.lru_cache(maxsize=512)
+def field_paths(text: str) -> tuple[tuple[str, int], ...]:
+    """The field paths a filter names (`executionInfo/exitCode`) with their positions, in order.
+    Raises FilterError as compile_filter does."""
+    if not text.strip():
+        return ()
+    found: list[tuple[str, int]] = []
+    pending: list[_Node] = [_Parser(text).parse()]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, _Field):
+            found.append(("/".join(node.path), node.pos))
+        elif isinstance(node, _Call):
+            pending.extend(node.args)
+        elif isinstance(node, _Compare):
+            pending.extend((node.left, node.right))
+        elif isinstance(node, _Logical):
+            pending.extend(node.operands)
+        elif isinstance(node, _Not):
+            pending.append(node.operand)
+    return tuple(sorted(found, key=lambda f: f[1]))

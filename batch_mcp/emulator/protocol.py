@@ -24,6 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from batch_mcp.emulator import errors, nodefs
 from batch_mcp.emulator.backend import Backend
 from batch_mcp.emulator.backend.base import BASE
+from batch_mcp.emulator.filterable import check_filter_properties
 from batch_mcp.emulator.odata_filter import FilterError, compile_filter
 from batch_mcp.emulator.routing import Route
 from batch_mcp.emulator.store import Entity
@@ -226,9 +227,11 @@ def filter_of(ctx: Ctx) -> Callable[[Any], bool] | None:
     if not text:
         return None
     try:
-        return _compiled(text)
+        predicate = _compiled(text)
     except FilterError as exc:
         raise errors.invalid_query("$filter", text, str(exc)) from None
+    check_filter_properties(ctx.route.tool.name, text)
+    return predicate
 
 
 # -- paging -------------------------------------------------------------------------------------

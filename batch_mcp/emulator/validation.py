@@ -1,13 +1,17 @@
 """Request bodies checked against the spec's request models, answered with the service's codes.
 
 The schemas come from the committed catalog (each tool's full validation schema, whose body
-fields are the request model's), so the emulator needs no spec at run time. `2025-06-01` bodies are checked
-against the 2024 models without strictness about unknown fields, since that version added some.
+fields are the request model's), so the emulator needs no spec at run time. Versions without a
+catalog of their own are checked against the 2024 models without strictness about unknown fields
+(their field names are checked against the version table instead), and versions newer than it
+without its enum lists, which they extended.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import re
 from functools import cache
 from typing import Any
 
@@ -20,16 +24,20 @@ from batch_mcp.emulator import errors
 from batch_mcp.redaction import is_secret_field
 
 
-def _loosen(node: Any) -> Any:
+def _loosen(node: Any, enums: bool = True) -> Any:
     if isinstance(node, dict):
-        return {k: _loosen(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)}
+        return {
+            k: _loosen(v, enums)
+            for k, v in node.items()
+            if not (k == "additionalProperties" and v is False) and (enums or k != "enum" or not isinstance(v, list))
+        }
     if isinstance(node, list):
-        return [_loosen(v) for v in node]
+        return [_loosen(v, enums) for v in node]
     return node
 
 
 @cache
-def body_validator(catalog_version: str, tool_name: str, strict: bool) -> Draft202012Validator:
+def body_validator(catalog_version: str, tool_name: str, strict: bool, enums: bool = True) -> Draft202012Validator:
     """The tool's full argument schema cut down to its body fields: the request model, with every
     collapsed subtree expanded to its full, strict definition."""
     catalog = load_catalog(catalog_version)
@@ -40,7 +48,7 @@ def body_validator(catalog_version: str, tool_name: str, strict: bool) -> Draft2
     schema["required"] = [r for r in schema.get("required", []) if r in body_fields]
     if not schema["required"]:
         del schema["required"]
-    return make_validator(schema if strict else _loosen(schema))
+    return make_validator(schema if strict else _loosen(schema, enums))
 
 
 def _property_path(error: ValidationError) -> str:
@@ -50,7 +58,8 @@ def _property_path(error: ValidationError) -> str:
 
 def to_batch_error(error: ValidationError) -> errors.BatchError:
     if error.validator == "required":
-        missing = [n for n in error.validator_value if n not in (error.instance or {})]
+        required: Any = error.validator_value  # set on every raised error
+        missing = [n for n in required if n not in (error.instance or {})]
         return errors.missing_property(missing[0] if missing else "")
     if error.validator == "additionalProperties":
         return errors.invalid_body(describe(error))
@@ -61,11 +70,49 @@ def to_batch_error(error: ValidationError) -> errors.BatchError:
     return errors.invalid_property(name, value, describe(error))
 
 
-def validate_body(catalog_version: str, tool_name: str, body: Any, *, strict: bool = True) -> None:
-    """Raise the service's 400 for the first problem with `body`."""
+_INTEGER_TEXT = re.compile(r"^[+-]?\d{1,18}$")
+
+
+def coerce_scalars(schema: Any, value: Any, defs: dict[str, Any]) -> Any:
+    """Numbers and booleans sent as JSON strings, read as the service's JSON reader reads them: the
+    Azure CLI sends `"targetDedicatedNodes": "1"`, and the service accepts it. Only whole numbers
+    for integers, numbers for numbers and true/false for booleans are turned; anything else is left
+    for validation to refuse. Changes `value` in place where it can; returns the result."""
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    if not isinstance(schema, dict):
+        return value
+    kind = schema.get("type")
+    if isinstance(value, str):
+        text = value.strip()
+        if kind == "integer" and _INTEGER_TEXT.match(text):
+            return int(text)
+        if kind == "number":
+            try:
+                number = float(text)
+            except ValueError:
+                return value
+            return number if math.isfinite(number) else value
+        if kind == "boolean" and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        return value
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        for key, item in value.items():
+            if key in properties:
+                value[key] = coerce_scalars(properties[key], item, defs)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        value[:] = [coerce_scalars(schema["items"], item, defs) for item in value]
+    return value
+
+
+def validate_body(catalog_version: str, tool_name: str, body: Any, *, strict: bool = True, enums: bool = True) -> None:
+    """Raise the service's 400 for the first problem with `body` (after reading numbers and
+    booleans sent as strings, as the service does: `body` may be changed in place)."""
     if not isinstance(body, dict):
         raise errors.invalid_body("The request body must be a JSON object.")
-    validator = body_validator(catalog_version, tool_name, strict)
+    validator = body_validator(catalog_version, tool_name, strict, enums)
+    coerce_scalars(validator.schema, body, validator.schema.get("$defs", {}))
     problems = sorted(validator.iter_errors(body), key=lambda e: (e.validator != "required", list(e.absolute_path)))
     if problems:
         raise to_batch_error(problems[0])

@@ -63,6 +63,7 @@ class ApiVersion:
         self.name = name
         self.index = INDEX[name]
         self.is_latest = name == LATEST
+        self._fields: dict[str, dict[str, str | None]] = {}
 
     def __repr__(self) -> str:
         return f"ApiVersion({self.name!r})"
@@ -80,12 +81,15 @@ class ApiVersion:
 
     def fields(self, label: str) -> dict[str, str | None]:
         """The fields a model has in this version, each with the model it holds (or None)."""
-        out: dict[str, str | None] = {}
-        for name, spec in TABLE["models"].get(label, {}).items():
-            runs, target = _field(spec)
-            if runs is None or _in(runs, self.index):
-                out[name] = target
-        return out
+        known = self._fields.get(label)
+        if known is None:
+            known = {}
+            for name, spec in TABLE["models"].get(label, {}).items():
+                runs, target = _field(spec)
+                if runs is None or _in(runs, self.index):
+                    known[name] = target
+            self._fields[label] = known
+        return known
 
     def query_parameters(self, method: str, path: str) -> set[str]:
         params = TABLE["query"].get(f"{method} {path}", {})

@@ -8,7 +8,7 @@ in-memory client. `tools/list` needs no backend, so it is answered from the cata
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,7 @@ from batch_mcp.settings import Settings
 
 if TYPE_CHECKING:  # the backend, engine and client load in the lifespan, after tools/list can answer
     from batch_mcp.server.backend import ClientOpener
-    from batch_mcp.server.server_tools import Answer
+    from batch_mcp.server.server_tools import Answer, Asker
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +92,7 @@ def _claim_state(params: types.CallToolRequestParams, used: UsedStates) -> bool:
     return True
 
 
-def _asker(
-    ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams, *, answered: bool
-) -> Callable[[str], Any]:
+def _asker(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams, *, answered: bool) -> Asker:
     """`answered`: the call carries a fresh confirmation state of ours (see `_claim_state`)."""
     modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
 

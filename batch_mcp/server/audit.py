@@ -2,8 +2,8 @@
 
 One line per non-read call: time, tool, arguments with secrets masked, outcome (ok, error,
 invalid, refused, declined: the user said no, cancelled: the user dismissed the question, dry_run),
-Batch request-id, and the HTTP principal when there is one (with Entra ID sign-in, the user's
-object id, tenant and name).
+Batch request-id, the reply's headers of a create or action (eTag, new entity URL), and the HTTP
+principal when there is one (with Entra ID sign-in, the user's object id, tenant and name).
 A long list argument (thousands of tasks) is kept as its length and a SHA-256 of its canonical
 JSON, which identifies exactly what was sent without copying megabytes into the log (a hash
 reveals nothing of the secrets it covers, so it is taken before masking).
@@ -53,6 +53,7 @@ class AuditLog:
         principal: str | None = None,
         user: Mapping[str, Any] | None = None,
         detail: str | None = None,
+        response: Mapping[str, Any] | None = None,
     ) -> None:
         if self.path is None:
             return
@@ -70,6 +71,8 @@ class AuditLog:
             entry["user"] = dict(user)
         if detail:
             entry["detail"] = redact(detail[:500])
+        if response:  # eTag, dataServiceId, ... of a create or action: left out of the tool result
+            entry["response"] = redact(dict(response))
         line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,8 @@ def banner(parts: Assembly, *, no_confirm: bool, http_plan: HttpPlan | None = No
     ]
     if http_plan is None:
         lines.append("transport:  stdio (point your MCP client's command at `batch-mcp`)")
+        if s.http_auth == "entra":
+            lines.append("sign-in:    --http-auth entra is for HTTP; over stdio Batch is called as configured above")
     else:
         if entra:
             from batch_mcp.server.entra.config import resource_url

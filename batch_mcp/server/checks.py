@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import anyio
+from anyio.streams.tls import TLSAttribute
 
 from batch_mcp.server.execution import NoSandbox, require_sandbox
 from batch_mcp.settings import Settings, source_of
@@ -132,6 +133,11 @@ async def check_account(settings: Settings, catalog: Catalog, report: Report, op
     if scheme == "https" and not await _tls(host, port, report):
         report.add("authenticated read", "skip", "no TLS connection")
         return
+    if settings.http_auth == "entra" and settings.transport == "http":
+        from batch_mcp.server.entra.checks import check_sign_in  # Batch is read as each user, not here
+
+        await check_sign_in(settings, report)
+        return
     await check_read(settings, catalog, report, opener, what="account")
 
 
@@ -178,7 +184,7 @@ async def _tls(host: str, port: int, report: Report) -> bool:
     try:
         with anyio.fail_after(TLS_SECONDS):
             stream = await anyio.connect_tcp(host, port, tls=True, ssl_context=ssl.create_default_context())
-        certificate = stream.extra(anyio.streams.tls.TLSAttribute.peer_certificate) or {}
+        certificate = stream.extra(TLSAttribute.peer_certificate) or {}
         await stream.aclose()
     except TimeoutError:
         report.add("TLS", "fail", f"no TLS handshake with {host}:{port} within {TLS_SECONDS:g} s", started)
@@ -224,6 +230,9 @@ async def check_read(
                 opened = time.perf_counter()
                 if backend.kind == "emulator":
                     report.add("embedded emulator", "ok", f"started ({settings.emulator_data_dir})", started)
+                    isolation = backend.isolation() or "none"
+                    ran = "on this computer as this user" if isolation == "none" else f"in a {isolation} sandbox"
+                    report.add("task isolation", "note", f"tasks run {ran} (--emulator-exec {settings.emulator_exec})")
                 page = await backend.client.list("pool_list", {"select": "id"}, max_items=1)
     except TimeoutError:
         report.add("authenticated read", "fail", f"no answer from the {what} within {READ_SECONDS:g} s", started)

@@ -67,12 +67,27 @@ async def diagnose(settings: Settings, given: dict[str, Any], opener: Opener | N
     if settings.transport == "http":
         try:
             token = settings.token.get_secret_value() if settings.token else None
-            plan_http(settings.host, settings.port, token, settings.allowed_hosts)
+            entra = settings.http_auth == "entra"
+            public_host = _public_host(settings) if entra else None
+            plan_http(
+                settings.host,
+                settings.port,
+                token,
+                settings.allowed_hosts,
+                static_token=not entra,
+                public_host=public_host,
+            )
             report.add("http", "ok", f"http://{settings.host}:{settings.port}/mcp")
-        except TransportConfigError as exc:
+        except (TransportConfigError, ValueError) as exc:  # ValueError: a bad --public-url
             report.add("http", "fail", str(exc))
     await check_account(settings, parts.catalog, report, opener)
     return report
+
+
+def _public_host(settings: Settings) -> str | None:
+    from batch_mcp.server.entra.config import public_host
+
+    return public_host(settings)
 
 
 def run_doctor(args: argparse.Namespace) -> int:

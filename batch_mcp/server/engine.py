@@ -22,7 +22,7 @@ from batch_mcp.catalog import Catalog, ToolDef
 from batch_mcp.catalog.bounds import with_arg_bounds
 from batch_mcp.catalog.validation import make_validator, validation_errors
 from batch_mcp.redaction import MASK, redact_text, secret_values
-from batch_mcp.server import render
+from batch_mcp.server import lean, render
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.errors import batch_error_text
 from batch_mcp.server.guardrails import Confirm, DryRun, Guardrails, Refuse
@@ -114,7 +114,7 @@ class Engine:
                 # A client checks a successful result against the tool's output schema; this one has no data.
                 declined.is_error = tool.output_schema is not None
                 return outcome.done("cancelled" if cancelled else "declined", declined)
-        request_id = None
+        request_id = response = None
         if decision.args is not None:  # the guardrails bounded something (an autoscale formula)
             args = dict(decision.args)
             outcome.args = args
@@ -122,7 +122,7 @@ class Engine:
             if isinstance(tool, ServerTool):
                 result = await tool.handler(ctx, args)
             else:
-                result, request_id = await self.execute(tool, args)
+                result, request_id, response = await self.execute(tool, args)
         except BatchError as exc:
             ctx.failure = exc
             binding = tool.http if isinstance(tool, ToolDef) else None
@@ -137,35 +137,41 @@ class Engine:
             return outcome.done("error", render.error_result(text))
         if decision.note:
             result.content.append(types.TextContent(text=decision.note))
-        return outcome.done("error" if result.is_error else "ok", result, request_id=request_id)
+        status = "error" if result.is_error else "dry_run" if args.get("dry_run") is True else "ok"
+        return outcome.done(status, result, request_id=request_id, response=response)
 
     # -- catalog tools ---------------------------------------------------------------------------
 
-    async def execute(self, tool: ToolDef, args: Mapping[str, Any]) -> tuple[types.CallToolResult, str | None]:
-        """The tool's result, and the Batch request-id when one call answered it (for the audit)."""
+    async def execute(
+        self, tool: ToolDef, args: Mapping[str, Any]
+    ) -> tuple[types.CallToolResult, str | None, dict[str, Any] | None]:
+        """The tool's result, and for the audit: the Batch request-id when one call answered it, and
+        the reply's headers (eTag, ...) of a call that returns no body."""
         kind = tool.http.result
         if kind == "list":
-            return await self._list(tool, args), None
+            return await self._list(tool, args), None, None
         if kind == "bytes":
-            return await self._read_window(tool, args), None
+            return await self._read_window(tool, args), None, None
         result = await self.client.call(tool, args)
         if kind == "exists":
             exists = bool(result.data.get("exists"))
             out = render.json_result(f"{_target(args)} {'exists' if exists else 'does not exist'}.", result.data)
         elif kind in ("json", "file_properties"):
-            out = render.json_result("", result.data)
+            out = _entity_result(result.data, selected=bool(args.get("select")))
         else:
-            verb = "accepted (Batch completes it in the background)" if result.status == 202 else "done"
-            out = render.text_result(f"{tool.name} {verb}: {render.minified(result.data or {})}")
-        return out, result.request_id
+            verb = "accepted; Batch completes it in the background" if result.status == 202 else "done"
+            out = render.text_result(f"{tool.name} {verb}.")
+            return out, result.request_id, dict(result.data or {})
+        return out, result.request_id, None
 
     async def _list(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
         limit = int(args.get("max_results") or self.page_size)
         page = await self.client.list(tool, args, max_items=limit, continuation=args.get("continuation"))
         summary = await summarize(self.client, tool, args, page.items, has_more=page.continuation is not None)
-        shaped = shaping.list_result(page.items, page.continuation, summary)
+        items, left_out = _list_items(tool, page.items, selected=bool(args.get("select")))
+        shaped = shaping.list_result(items, page.continuation, summary)
         more = " (more available)" if page.continuation else ""
-        return render.list_result(f"{len(page.items)} item(s){more}", shaped)
+        return render.list_result(f"{len(items)} item(s){more}", shaped, note=lean.left_out_note(left_out))
 
     async def _read_window(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
         """A window of a file (task_file_get, node_file_get), or a small download (an RDP file)."""
@@ -197,6 +203,33 @@ class Engine:
                 ]
             )
         return render.text_result(f"{header}\n{redact_text(window.text)}")
+
+
+def _entity_result(data: Any, *, selected: bool) -> types.CallToolResult:
+    """One entity as the model reads it: lean unless the caller selected its fields."""
+    if selected or not isinstance(data, Mapping):
+        return render.json_result("", data or {})
+    slim, left_out = lean.lean(data)
+    return render.json_result(lean.left_out_note(left_out), slim)
+
+
+def _list_items(tool: ToolDef, items: list[dict[str, Any]], *, selected: bool) -> tuple[list[Any], list[str]]:
+    """A page's items as the model reads them (the list's projection, lean), and what was left out.
+    Selected fields come back as Batch sent them."""
+    if selected:
+        return items, []
+    tree = lean.projection_tree(tool.projection)
+    out: list[Any] = []
+    left_out: dict[str, None] = {}
+    for item in items:
+        if tree:
+            left_out.update(dict.fromkeys(key for key in item if key not in tree))
+            item = lean.project(item, tree)
+        slim, dropped = lean.lean(item)
+        if not tree:
+            left_out.update(dict.fromkeys(dropped))
+        out.append(slim)
+    return out, list(left_out)
 
 
 def _scrub(result: types.CallToolResult, secrets: set[str]) -> None:
@@ -235,7 +268,12 @@ class _Outcome:
         self.secrets = secret_values(args)
 
     def done(
-        self, outcome: str, result: types.CallToolResult, *, request_id: str | None = None
+        self,
+        outcome: str,
+        result: types.CallToolResult,
+        *,
+        request_id: str | None = None,
+        response: Mapping[str, Any] | None = None,
     ) -> types.CallToolResult:
         if self.secrets:
             _scrub(result, self.secrets)
@@ -251,5 +289,6 @@ class _Outcome:
                 principal=self.principal,
                 user=self.user,
                 detail=detail,
+                response=response,
             )
         return result

@@ -65,7 +65,7 @@ def batch_error_text(tool_name: str, error: BatchError, *, binding: HttpBinding 
         details = [f"{d.get('key')}: {d.get('value')}" for d in (error.values or []) if isinstance(d, dict)]
         if details:
             lines.append("details: " + "; ".join(details))
-        hint = HINTS_BY_CODE.get(error.code or "") or HINTS_BY_STATUS.get(error.status)
+        hint = HINTS_BY_CODE.get(error.code or "") or HINTS_BY_STATUS.get(error.status or 0)
         if hint:
             lines.append("what to try: " + hint)
         if error.request_id:

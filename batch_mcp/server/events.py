@@ -9,8 +9,11 @@ connection until it unsubscribes or closes (its leases are released with the con
 that vanishes leaks nothing).
 
 Probes are cheap: entities are read with `If-None-Match` (a 304 carries no body), files with a
-HEAD (size and last-modified). Only `batch://` URIs this server can parse are honoured; a listen
-request's other URIs are left out of its acknowledgment.
+HEAD (size and last-modified), a job's tasks with one list of the tasks that changed since the last
+check (`task_changes`), so watching a job of 10,000 tasks costs one request per check. Only
+`batch://` URIs this server can parse are honoured, and only those Batch lets the subscriber read
+(a 403 on the first probe refuses the subscription with Batch's reason); a listen request's other
+URIs are left out of its acknowledgment.
 
 With Entra ID sign-in every user is apart: a watcher belongs to one user and polls Batch as that
 user (so it sees only what their roles allow), and a listen stream hears only its own user's
@@ -38,8 +41,10 @@ from mcp.server.session import ServerSession
 from mcp.server.subscriptions import ListenHandler, ResourceUpdated, ServerEvent
 from mcp.shared.exceptions import MCPError
 
-from batch_mcp.batch.errors import BatchServiceError
+from batch_mcp.batch.errors import BatchError, BatchServiceError
+from batch_mcp.server.errors import batch_error_text
 from batch_mcp.server.file_windows import DEFAULT_WINDOW, PROPERTIES_TOOLS
+from batch_mcp.server.task_changes import DEFAULT_STATE, TaskChanges
 from batch_mcp.server.uris import BatchUri, UriError, parse_uri
 from batch_mcp.server.users import User, acting_as, current_user, current_user_key
 from batch_mcp.server.watchers import Backoff, Lease, Probe, TooManyWatchers, WatcherPool
@@ -64,6 +69,13 @@ class EventsConfig:
 
 
 DEFAULT_CONFIG = EventsConfig()
+
+
+class Forbidden(MCPError):
+    """Batch refuses the subscriber the resource (403): subscribing is refused with Batch's reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(code=types.INVALID_PARAMS, message=message)
 
 
 class UserScopedBus:
@@ -174,6 +186,24 @@ def file_probe(client: Any, target: BatchUri) -> Probe:
     return probe
 
 
+def job_tasks_probe(client: Any, target: BatchUri) -> Probe:
+    """One filtered list per check, whatever the job's size: the version is the latest state change
+    of a task of the watched kind (see `task_changes`); ABSENT when the job is gone."""
+    changes = TaskChanges(client, target.ids[0], target.state or DEFAULT_STATE)
+
+    async def probe() -> Any:
+        try:
+            await changes.poll()
+        except BatchServiceError as exc:
+            if exc.status == 404:
+                changes.watermark = None  # a job made again later starts a fresh watch
+                return ABSENT
+            raise
+        return changes.watermark
+
+    return probe
+
+
 def _digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -218,7 +248,12 @@ class Events:
         return self._pool
 
     def probe_for(self, target: BatchUri, user: User | None = None) -> Probe:
-        probe = file_probe(self.client, target) if target.is_file else entity_probe(self.client, target)
+        if target.is_file:
+            probe = file_probe(self.client, target)
+        elif target.kind == "job_tasks":
+            probe = job_tasks_probe(self.client, target)
+        else:
+            probe = entity_probe(self.client, target)
         if user is None:
             return probe
 
@@ -238,9 +273,15 @@ class Events:
         user = current_user()
         key = target.key if user is None else f"{user.key} {target.key}"
         try:
-            return await self.pool.acquire(key, uri, channel, lambda: self.probe_for(target, user))
+            lease = await self.pool.acquire(key, uri, channel, lambda: self.probe_for(target, user))
         except TooManyWatchers as exc:
             raise MCPError(code=types.INVALID_REQUEST, message=f"{exc}; unsubscribe from something first") from None
+        watcher = self.pool.watchers.get(key)
+        refused = watcher.error if watcher is not None else None
+        if isinstance(refused, BatchError) and refused.status == 403:  # polling would never see a thing
+            self.pool.release(lease)
+            raise Forbidden(batch_error_text(f"watching {uri}", refused)) from None
+        return lease
 
     # -- handshake era: resources/subscribe and resources/unsubscribe ------------------------------
 
@@ -290,10 +331,14 @@ class Events:
         async with AsyncExitStack() as held:
             leases: list[Lease] = []
             failure: list[BaseException] = []
+            refused: list[str] = []
 
             async def take(uri: str) -> None:
                 try:
                     leases.append(await self.acquire(uri, channel))
+                except Forbidden as exc:  # left out of the acknowledgment, like a URI we do not serve
+                    refused.append(uri)
+                    logger.info("listen: %s", exc)
                 except MCPError as exc:
                     failure.append(exc)
 
@@ -306,7 +351,8 @@ class Events:
                     held.callback(self.pool.release, lease)
             if failure:
                 raise failure[0]
-            notifications = params.notifications.model_copy(update={"resource_subscriptions": ours or None})
+            honored = [uri for uri in ours if uri not in refused]
+            notifications = params.notifications.model_copy(update={"resource_subscriptions": honored or None})
             return await self.listener(ctx, params.model_copy(update={"notifications": notifications}))
 
 

@@ -33,9 +33,12 @@ from batch_mcp.server.selection import ROUTER_TOOLS, Selection
 
 
 class GuardedTool(Protocol):
-    name: str
-    title: str
-    guard: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def guard(self) -> str: ...
 
     @property
     def destructive(self) -> bool: ...

@@ -104,7 +104,10 @@ def _ids(args: Mapping[str, Any]) -> str:
 
 
 async def _impact(look: Lookups, tool: str, args: Mapping[str, Any], title: str) -> str:
-    pool, job, node = args.get("pool_id"), args.get("job_id"), args.get("node_id")
+    # the schema has required each id these tools take, so none is None here
+    pool: Any = args.get("pool_id")
+    job: Any = args.get("job_id")
+    node: Any = args.get("node_id")
     if tool == "pool_delete":
         info = await look.get(
             "pool_get", {"pool_id": pool, "select": "id,currentDedicatedNodes,currentLowPriorityNodes"}
@@ -234,7 +237,7 @@ def formula_targets(results: str) -> tuple[int, int] | None:
 
 
 async def scale_plan(look: Lookups, tool: str, args: Mapping[str, Any], max_nodes: int | None) -> ScalePlan:
-    pool_id = args.get("pool_id")
+    pool_id: Any = args.get("pool_id")  # required by every scale tool's schema
     pool = await look.get("pool_get", {"pool_id": pool_id})
     current = (int(pool.get("currentDedicatedNodes", 0)), int(pool.get("currentLowPriorityNodes", 0)))
     plan: dict[str, Any] = {

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 
-from batch_mcp.catalog.listing import tool_listing
+from batch_mcp.catalog.listing import minified, tool_listing
 from batch_mcp.server import render
 from batch_mcp.server.selection import ROUTER_TOOLS
-from batch_mcp.server.server_tools import ServerTool, annotations, object_schema
+from batch_mcp.server.server_tools import ServerTool, object_schema, tool_annotations
 
 if TYPE_CHECKING:
     from batch_mcp.server.server_tools import CallContext
@@ -43,10 +43,11 @@ async def _tools(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
         tool = engine.tools.get(name)
         if tool is None or name not in selection.enabled:
             return render.error_result(f"No enabled tool {name!r}; call batch_tools without a name to list them.")
+        if "arguments" in args:
+            return await _run(ctx, name, args.get("arguments") or {}, read_only=True)
         listing = tool_listing(tool)
         listing.pop("outputSchema", None)
-        how = "listed: call it directly" if selection.is_listed(name) else "not listed: run it with batch_call"
-        return render.text_result(f"{name} ({how})\n{json.dumps(listing, separators=(',', ':'))}")
+        return render.text_result(f"{name} ({_how(selection.is_listed(name), tool.read_only)})\n{minified(listing)}")
     query = (args.get("query") or "").lower()
     toolset = args.get("toolset")
     rows = []
@@ -61,19 +62,39 @@ async def _tools(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
     if not rows:
         return render.text_result("No matching tools beyond the listed ones.")
     return render.text_result(
-        f"{len(rows)} more tool(s); describe one with batch_tools(name=...), run it with "
-        "batch_call(name=..., arguments={...}).\n" + "\n".join(rows)
+        f"{len(rows)} more tool(s); describe one with batch_tools(name=...); run a read tool with "
+        "batch_tools(name=..., arguments={...}), any other with batch_call(name=..., arguments={...}).\n"
+        + "\n".join(rows)
     )
 
 
+def _how(listed: bool, read_only: bool) -> str:
+    if listed:
+        return "listed: call it directly"
+    if read_only:
+        return "not listed: run it with batch_tools(name, arguments)"
+    return "not listed: run it with batch_call(name, arguments)"
+
+
 async def _call(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult:
-    name = args["name"]
-    if name in ROUTER_TOOLS or name not in ctx.engine.tools:
+    return await _run(ctx, args["name"], args.get("arguments") or {}, read_only=False)
+
+
+async def _run(ctx: CallContext, name: str, arguments: dict[str, Any], *, read_only: bool) -> types.CallToolResult:
+    """Route a call; each router takes only the calls its annotations describe (batch_tools: reads,
+    batch_call: changes), so neither claims more, or less, than the call it runs."""
+    tool = ctx.engine.tools.get(name)
+    if tool is None or name in ROUTER_TOOLS:
         return render.error_result(f"No tool {name!r} to call; list them with batch_tools.")
-    return await ctx.engine.call(name, args.get("arguments") or {}, ctx)
+    if tool.read_only and not read_only:
+        return render.error_result(f"{name} only reads: run it with batch_tools(name, arguments).")
+    if read_only and not tool.read_only:
+        return render.error_result(f"{name} can change Batch state: run it with batch_call(name, arguments).")
+    return await ctx.engine.call(name, arguments, ctx)
 
 
-def meta_tools(*, read_only: bool) -> dict[str, ServerTool]:
+def meta_tools(*, read_only: bool = False) -> dict[str, ServerTool]:
+    """The meta tools (the same in read-only mode, where selection leaves batch_call out)."""
     tools = [
         ServerTool(
             name="batch_schema",
@@ -82,8 +103,10 @@ def meta_tools(*, read_only: bool) -> dict[str, ServerTool]:
             guard="read",
             description="Full JSON schema of a request model that another tool's schema names as a stub, "
             "e.g. StartTask or NetworkConfiguration.",
-            input_schema=object_schema({"model": {"type": "string", "minLength": 1}}, ["model"]),
-            annotations=annotations(read_only=True, idempotent=True, open_world=False),
+            input_schema=object_schema(
+                {"model": {"type": "string", "minLength": 1, "description": "Name in a stub's description"}}, ["model"]
+            ),
+            annotations=tool_annotations(read_only=True, idempotent=True, open_world=False),
             handler=_schema,
         ),
         ServerTool(
@@ -92,23 +115,25 @@ def meta_tools(*, read_only: bool) -> dict[str, ServerTool]:
             toolset="meta",
             guard="read",
             description="List the Batch tools not shown in this list (schedules, certificates, node users, ...), "
-            "or describe one by name with its arguments.",
+            "describe one by name, or run a read-only one (name and arguments).",
             input_schema=object_schema(
                 {
                     "query": {"type": "string", "description": "Word to match in names and descriptions"},
-                    "toolset": {"type": "string"},
-                    "name": {"type": "string", "description": "Tool to describe"},
+                    "toolset": {"type": "string", "description": "e.g. job_schedules, certificates"},
+                    "name": {"type": "string", "description": "Tool to describe or run"},
+                    "arguments": {"type": "object", "description": "Run it (read-only tools) with these"},
                 }
             ),
-            annotations=annotations(read_only=True, idempotent=True, open_world=False),
+            annotations=tool_annotations(read_only=True, idempotent=True, open_world=False),
             handler=_tools,
         ),
         ServerTool(
             name="batch_call",
-            title="Run a Batch tool by name",
+            title="Run a Batch tool that changes something",
             toolset="meta",
-            guard="read" if read_only else "write",
-            description="Run a tool found with batch_tools. Same checks and confirmations as calling it directly.",
+            guard="write",
+            description="Run a tool found with batch_tools that changes something. Same checks as calling it "
+            "directly: destructive ones ask the user first.",
             input_schema=object_schema(
                 {
                     "name": {"type": "string", "minLength": 1},
@@ -116,7 +141,8 @@ def meta_tools(*, read_only: bool) -> dict[str, ServerTool]:
                 },
                 ["name"],
             ),
-            annotations=annotations(read_only=read_only, destructive=not read_only),
+            # Not destructive: it also runs plain writes, and a destructive call it runs asks the user itself.
+            annotations=tool_annotations(read_only=False, destructive=False),
             handler=_call,
         ),
     ]

@@ -56,13 +56,17 @@ def json_result(headline: str, data: Mapping[str, Any]) -> types.CallToolResult:
     return text_result(f"{headline}\n{body}" if headline else body, structured=safe)
 
 
-def list_result(headline: str, shaped: Mapping[str, Any]) -> types.CallToolResult:
+def list_result(headline: str, shaped: Mapping[str, Any], *, note: str = "") -> types.CallToolResult:
     """`shaped` is {items, summary?, continuation?} as the output schema promises."""
     safe = redact(dict(shaped))
     lines = [headline]
-    if safe.get("summary"):
-        lines.append("summary " + minified(safe["summary"]))
+    summary = safe.get("summary")
+    if summary:
+        partial = "" if summary.get("complete", True) else " (not all matches counted: count_all=true counts them all)"
+        lines.append("summary " + minified(summary) + partial)
     lines.extend(minified(compact(item)) for item in safe.get("items", []))
     if safe.get("continuation"):
         lines.append(f'more: call again with continuation="{safe["continuation"]}"')
+    if note:
+        lines.append(note)
     return text_result("\n".join(lines), structured=safe)

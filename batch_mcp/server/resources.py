@@ -27,6 +27,7 @@ from batch_mcp.server.events import ENTITY_TOOLS
 from batch_mcp.server.file_windows import Window, WindowError, mime_type, read_window
 from batch_mcp.server.http_files import file_routes
 from batch_mcp.server.runtime import BackendUnavailable
+from batch_mcp.server.task_changes import DEFAULT_STATE, recent_task_changes
 from batch_mcp.server.uris import TEMPLATES, BatchUri, UriError, format_uri, parse_uri
 
 if TYPE_CHECKING:
@@ -114,6 +115,12 @@ async def read_resource(
         if target.is_file:
             window = await read_window(client, target, live.events.config.window)
             return types.ReadResourceResult(contents=[file_contents(params.uri, target, window)])
+        if target.kind == "job_tasks":
+            data = await recent_task_changes(client, target.ids[0], target.state or DEFAULT_STATE)
+            text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            return types.ReadResourceResult(
+                contents=[types.TextResourceContents(uri=params.uri, text=text, mime_type="application/json")]
+            )
         result = await client.call(ENTITY_TOOLS[target.kind], target.args)
     except WindowError as exc:
         raise MCPError(code=types.INVALID_PARAMS, message=str(exc), data={"uri": params.uri}) from None

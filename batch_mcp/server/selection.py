@@ -5,8 +5,9 @@
 2. `--exclude-tools` removes tools by name.
 3. `--tools` (an allow-list) names exactly the tools to offer; toolsets are then ignored.
 4. Otherwise `--toolsets` picks what `tools/list` shows: `default` (the curated set below), `all`,
-   or toolset names. Tools outside the listed set stay reachable through `batch_tools` and
-   `batch_call`, within the limits of 1 and 2, so the list stays small without hiding anything.
+   or toolset names. Tools outside the listed set stay reachable through `batch_tools` (which runs
+   the read-only ones) and `batch_call` (the rest), within the limits of 1 and 2, so the list stays
+   small without hiding anything.
 """
 
 from __future__ import annotations
@@ -68,8 +69,10 @@ DEFAULT_TOOLS = (
 
 
 class SelectableTool(Protocol):
-    name: str
-    toolset: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def toolset(self) -> str: ...
 
     @property
     def read_only(self) -> bool: ...
@@ -110,8 +113,7 @@ def select(
             f"unknown toolset: {', '.join(unknown)} (toolsets: {', '.join(sorted(known_sets))})", "toolsets"
         )
 
-    # Routers pass read-only: they only reach tools that are themselves enabled.
-    enabled = {name for name, tool in tools.items() if not read_only or tool.read_only or name in ROUTER_TOOLS}
+    enabled = {name for name, tool in tools.items() if not read_only or tool.read_only}
     enabled -= set(exclude)
     if allow:
         enabled &= set(allow)
@@ -126,12 +128,14 @@ def select(
             else:
                 wanted |= {n for n, t in tools.items() if t.toolset == toolset}
         listed = [name for name in tools if name in wanted and name in enabled]
-    # The routers are offered exactly when enabled tools are left out of the list.
+    # The routers are offered exactly when enabled tools are left out of the list: batch_tools (which
+    # describes them and runs the read-only ones) for any, batch_call for one that changes something.
     hidden = enabled - set(listed) - set(ROUTER_TOOLS)
-    routers = [name for name in ROUTER_TOOLS if name in enabled]
-    if hidden:
-        listed += [name for name in routers if name not in listed]
-    else:
-        listed = [name for name in listed if name not in ROUTER_TOOLS]
-        enabled -= set(ROUTER_TOOLS)
+    needed = {"batch_tools"} if hidden else set()
+    if any(not tools[name].read_only for name in hidden):
+        needed.add("batch_call")
+    needed &= enabled
+    listed = [name for name in listed if name not in ROUTER_TOOLS or name in needed]
+    listed += [name for name in ROUTER_TOOLS if name in needed and name not in listed]
+    enabled -= set(ROUTER_TOOLS) - needed
     return Selection(listed=tuple(listed), enabled=frozenset(enabled))

@@ -15,6 +15,7 @@ from batch_mcp.catalog import Catalog, ToolDef
 
 if TYPE_CHECKING:
     from batch_mcp.batch import BatchClient, BatchError
+    from batch_mcp.server.selection import Selection
 
 # accept: go ahead; decline: the user said no; cancel: the user dismissed the question without answering;
 # cannot: there is no way to ask
@@ -40,6 +41,9 @@ class ToolHost(Protocol):
     client: BatchClient
     tools: dict[str, AnyTool]
 
+    @property
+    def selection(self) -> Selection: ...
+
     async def call(self, name: str, args: Mapping[str, Any] | None, ctx: CallContext) -> types.CallToolResult: ...
 
 
@@ -56,7 +60,7 @@ class CallContext:
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[types.CallToolResult]]
 
 
-def annotations(
+def tool_annotations(
     *, read_only: bool, destructive: bool = False, idempotent: bool = False, open_world: bool = True
 ) -> dict[str, bool]:
     return {

@@ -20,6 +20,7 @@ from mcp.server import Server
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import AnyHttpUrl
 from starlette.routing import Route
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def http_app(
         assert plan.token is not None
         verifier: Any = StaticTokenVerifier(plan.token)
         auth = AuthSettings(
-            issuer_url=f"http://{'127.0.0.1' if is_wildcard(host) else host}:{port}",
+            issuer_url=AnyHttpUrl(f"http://{'127.0.0.1' if is_wildcard(host) else host}:{port}"),
             resource_server_url=None,
             required_scopes=[],
         )

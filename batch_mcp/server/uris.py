@@ -6,8 +6,10 @@
     batch://jobs/{jobId}                                     a job (JSON)
     batch://jobs/{jobId}/tasks/{taskId}                      a task (JSON)
     batch://jobs/{jobId}/tasks/{taskId}/files/{+path}        a task file (stdout.txt, stderr.txt, wd/...)
+    batch://jobs/{jobId}/tasks{?state}                       a job's task changes (completed, failed, running)
 
-File URIs take one optional query: `?range=START-END` (bytes, inclusive; `START-` for the rest,
+A job's tasks take `?state=completed` (the default), `failed` or `running`: which changes a
+subscription hears of. File URIs take one optional query: `?range=START-END` (bytes, inclusive; `START-` for the rest,
 `-N` for the last N bytes) or `?tail=N` (the last N lines). Ids and path segments are
 percent-encoded; `/` separates path segments and is never encoded.
 """
@@ -19,7 +21,8 @@ from typing import Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 SCHEME = "batch"
-Kind = Literal["pool", "node", "job", "task", "node_file", "task_file"]
+Kind = Literal["pool", "node", "job", "task", "node_file", "task_file", "job_tasks"]
+TASK_STATES = ("completed", "failed", "running")
 MAX_TAIL_LINES = 100_000
 
 
@@ -77,6 +80,16 @@ TEMPLATES: tuple[Template, ...] = (
         ("jobId",),
     ),
     Template(
+        "job_tasks",
+        "batch://jobs/{jobId}/tasks{?state}",
+        "job-tasks",
+        "Job's task changes",
+        "A job's task counts and the tasks that completed (or ?state=failed, running) in the last 10 minutes. "
+        "Subscribe to hear of each change, at a cost that does not grow with the job.",
+        "application/json",
+        ("jobId",),
+    ),
+    Template(
         "task",
         "batch://jobs/{jobId}/tasks/{taskId}",
         "task",
@@ -120,6 +133,7 @@ class BatchUri:
     ids: tuple[str, ...]  # (poolId,) (poolId, nodeId) (jobId,) (jobId, taskId)
     path: str | None = None  # file path inside the task folder or node root
     query: FileQuery = FileQuery()
+    state: str | None = None  # job_tasks: which changes (one of TASK_STATES)
 
     @property
     def is_file(self) -> bool:
@@ -127,8 +141,9 @@ class BatchUri:
 
     @property
     def key(self) -> str:
-        """The resource without a query: what a watcher watches."""
-        return format_uri(self.kind, self.ids, self.path)
+        """The resource without a file query: what a watcher watches."""
+        uri = format_uri(self.kind, self.ids, self.path)
+        return f"{uri}?state={self.state}" if self.kind == "job_tasks" else uri
 
     @property
     def args(self) -> dict[str, str]:
@@ -138,6 +153,7 @@ class BatchUri:
             "node": ("pool_id", "node_id"),
             "node_file": ("pool_id", "node_id"),
             "job": ("job_id",),
+            "job_tasks": ("job_id",),
             "task": ("job_id", "task_id"),
             "task_file": ("job_id", "task_id"),
         }[self.kind]
@@ -162,7 +178,9 @@ def format_uri(kind: Kind, ids: tuple[str, ...], path: str | None = None) -> str
             uri += f"/nodes/{_enc(ids[1])}"
     else:
         uri = f"{SCHEME}://jobs/{_enc(ids[0])}"
-        if kind != "job":
+        if kind == "job_tasks":
+            uri += "/tasks"
+        elif kind != "job":
             uri += f"/tasks/{_enc(ids[1])}"
     if path is not None:
         uri += "/files/" + "/".join(_enc(part) for part in path.split("/"))
@@ -198,6 +216,8 @@ def parse_uri(uri: str) -> BatchUri:
     first = _id(segments[0])
     if len(segments) == 1:
         return _no_query(BatchUri("pool" if root == "pools" else "job", (first,)), parts.query)
+    if root == "jobs" and segments[1:] in (["tasks"], ["tasks", ""]):
+        return BatchUri("job_tasks", (first,), state=_task_state(parts.query))
     if segments[1] != child or len(segments) < 3 or not segments[2]:
         raise UriError(f"unknown resource {uri!r}: after the {root[:-1]} id comes /{child}/{{id}}")
     second = _id(segments[2])
@@ -225,6 +245,15 @@ def _file_path(segments: list[str]) -> str:
     if not parts or any(p in ("", ".", "..") for p in parts):
         raise UriError("a file path needs non-empty segments and no '.' or '..'")
     return "/".join(parts)
+
+
+def _task_state(text: str) -> str:
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if not pairs:
+        return TASK_STATES[0]
+    if len(pairs) != 1 or pairs[0][0] != "state" or pairs[0][1] not in TASK_STATES:
+        raise UriError(f"a job's tasks take one query: ?state= and one of {', '.join(TASK_STATES)}")
+    return pairs[0][1]
 
 
 def _no_query(target: BatchUri, query: str) -> BatchUri:

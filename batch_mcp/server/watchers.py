@@ -101,6 +101,7 @@ class Watcher:
     leases: list[Lease] = field(default_factory=list)
     version: Version | None = None
     known: bool = False  # a probe has answered at least once
+    error: Exception | None = None  # why the last probe failed, if it did
     probes: int = 0
     changes: int = 0
     ready: anyio.Event = field(default_factory=anyio.Event)
@@ -115,7 +116,9 @@ class Watcher:
             version = await self.probe()
         except Exception as exc:  # a watcher outlives Batch hiccups: log and keep the last version
             logger.info("watch %s: probe failed: %s", self.key, exc)
+            self.error = exc
             return False
+        self.error = None
         changed = self.known and version != self.version
         self.version, self.known = version, True
         if changed:

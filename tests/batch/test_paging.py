@@ -75,11 +75,23 @@ def _forge(link: str, tool: str = "task_list", skip: int = 0) -> str:
 
 
 @pytest.mark.parametrize(
+    "link",
+    [
+        "https://evil.example.com/jobs/j/tasks?$skiptoken=1",
+        "http://fakeaccount.westeurope.batch.azure.com/jobs/j/tasks",
+        f"{ENDPOINT}:8443/jobs/j/tasks",
+    ],
+)
+async def test_a_continuation_cannot_name_a_host_its_page_is_fetched_from_the_configured_endpoint(
+    client: BatchClient, fake: FakeBatch, link: str
+) -> None:
+    await client.list("task_list", {"job_id": "j"}, max_items=10, continuation=_forge(link))
+    assert fake.requests and all(str(r.url).startswith(f"{ENDPOINT}/jobs/j/tasks") for r in fake.requests)
+
+
+@pytest.mark.parametrize(
     "token",
     [
-        _forge("https://evil.example.com/jobs/j/tasks?$skiptoken=1"),
-        _forge("http://fakeaccount.westeurope.batch.azure.com/jobs/j/tasks"),
-        _forge(f"{ENDPOINT}:8443/jobs/j/tasks"),
         _forge(f"{ENDPOINT}/jobs/other/tasks?$skiptoken=1"),
         _forge(f"{ENDPOINT}/jobs/j/tasks", tool="job_list"),
         _forge(f"{ENDPOINT}/jobs/j/tasks", skip=-1),

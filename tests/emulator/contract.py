@@ -57,7 +57,7 @@ class Example:
     @property
     def body(self) -> Any:
         name = self.operation.body_param
-        return decode_settings(copy.deepcopy(self.parameters.get(name))) if name else None
+        return with_real_images(decode_settings(copy.deepcopy(self.parameters.get(name)))) if name else None
 
 
 def decode_settings(value: Any, key: str = "") -> Any:
@@ -69,6 +69,34 @@ def decode_settings(value: Any, key: str = "") -> Any:
         return [decode_settings(v, key) for v in value]
     if key == "settings" and isinstance(value, str) and value.startswith("{"):
         return json.loads(value)
+    return value
+
+
+# Upstream examples that name an image the service never offered: an UbuntuServer 20.04 sku
+# (20.04 lives in the focal offer) and a mistyped sku. The emulator refuses them as the service
+# would, so they are sent with the image the example means.
+IMAGE_FIXES = {
+    ("canonical", "ubuntuserver", "20_04-lts"): ("Canonical", "0001-com-ubuntu-server-focal", "20_04-lts"),
+    ("canonical", "0001-com-ubuntu-server-focal", "120_04-lts"): (
+        "Canonical",
+        "0001-com-ubuntu-server-focal",
+        "20_04-lts",
+    ),
+}
+
+
+def with_real_images(value: Any) -> Any:
+    if isinstance(value, dict):
+        ref = value.get("imageReference")
+        if isinstance(ref, dict):
+            key = tuple(str(ref.get(k, "")).lower() for k in ("publisher", "offer", "sku"))
+            if key in IMAGE_FIXES:
+                ref["publisher"], ref["offer"], ref["sku"] = IMAGE_FIXES[key]
+        for v in value.values():
+            with_real_images(v)
+    elif isinstance(value, list):
+        for v in value:
+            with_real_images(v)
     return value
 
 
@@ -239,6 +267,8 @@ async def prepare(world: World, ex: Example) -> None:
             assert (await api.post(f"/pools/{pool_id}/resize", {"targetDedicatedNodes": 1})).status_code == 202
         elif op == "Pool_UpgradeOS":
             await world.pool(pool_id, 0, cloudServiceConfiguration={"osFamily": "5"})
+        elif op == "ComputeNode_GetRemoteDesktop":  # RDP files are for cloud service nodes only
+            await world.pool(pool_id, wanted_nodes, cloudServiceConfiguration={"osFamily": "5"})
         elif op.startswith("ComputeNodeExtension"):
             ext = {
                 "name": p.get("extensionName", "batchNodeExtension"),

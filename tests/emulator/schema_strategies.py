@@ -48,7 +48,8 @@ def date_times() -> st.SearchStrategy[str]:
 class SchemaStrategies:
     """Strategies for one tool schema, resolving `$ref`s against its `$defs`."""
 
-    def __init__(self, schema: dict[str, Any], overrides: dict[str, st.SearchStrategy[Any]] | None = None) -> None:
+    def __init__(self, schema: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
+        """`overrides` replace top-level properties: a strategy, or a function of the drawn one."""
         self.defs = schema.get("$defs", {})
         self.schema = schema
         self.overrides = overrides or {}
@@ -102,9 +103,10 @@ class SchemaStrategies:
         required = set(schema.get("required", []))
 
         def field(name: str, sub: dict[str, Any]) -> st.SearchStrategy[Any]:
-            if top and name in self.overrides:
-                return self.overrides[name]
-            return self.of(sub, depth + 1)
+            override = self.overrides.get(name) if top else None
+            if callable(override):  # given the drawn strategy, returns the one to use
+                return override(self.of(sub, depth + 1))
+            return override if override is not None else self.of(sub, depth + 1)
 
         needed = {n: field(n, s) for n, s in properties.items() if n in required}
         optional = {n: field(n, s) for n, s in properties.items() if n not in required}

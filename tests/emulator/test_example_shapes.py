@@ -168,7 +168,8 @@ async def entity_for(world: World, ex: Example, version: versions.ApiVersion, ex
         await create_pool(world, version, example, "shaped")
         return (await api.get("/pools/shaped")).json()
     if kind == "node":
-        pool = {"vmSize": "standard_d2s_v3", "virtualMachineConfiguration": vm(), **example}
+        # a VM size of this pool kind: node examples show cloud service sizes ("small")
+        pool = {"virtualMachineConfiguration": vm(), **example, "vmSize": "standard_d2s_v3"}
         pool.pop("id", None)
         await create_pool(world, version, pool, "shaped")
         node = (await api.get("/pools/shaped/nodes")).json()["value"][0]["id"]

@@ -63,11 +63,19 @@ class Seeded:
             "thumbprint_algorithm": ["sha1"],
             "thumbprint": ["0123456789abcdef"],
         }
-        self.overrides: dict[str, st.SearchStrategy[Any]] = {
-            name: self.mostly(st.sampled_from(known)) for name, known in fixed.items()
-        }
+        self.overrides: dict[str, Any] = {name: self.mostly(st.sampled_from(known)) for name, known in fixed.items()}
         for name in self.current:
             self.overrides[name] = self.mostly(st.builds(lambda n=name: self.current[n]))
+        # pools the service would accept, half the time, so requests get past request-time validation
+        valid_vm = {
+            "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server"},
+            "nodeAgentSKUId": "batch.node.ubuntu 24.04",
+        }
+        self.overrides["virtualMachineConfiguration"] = lambda drawn: st.just(valid_vm) | drawn
+        self.overrides["vmSize"] = lambda drawn: st.sampled_from(["standard_d2s_v3", "STANDARD_D8S_V5"]) | drawn
+        self.overrides["id"] = lambda drawn: IDENTIFIERS | drawn
+        for count in ("targetDedicatedNodes", "targetLowPriorityNodes", "taskSlotsPerNode"):
+            self.overrides[count] = lambda drawn: st.integers(0, 3) | drawn
         header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20)  # HTTP: ASCII
         self.overrides["if_match"] = st.just("*") | header_text
 
@@ -128,7 +136,7 @@ class Seeded:
                     prepared.method, prepared.path, params=params, headers=prepared.headers, content=prepared.content
                 )
             if os.environ.get("BATCH_MCP_PROPERTY_TRACE"):
-                print(name, response.status_code, response.text[:160] if response.status_code >= 400 else "")
+                print(name, response.status_code, response.text[-200:] if response.status_code >= 400 else "")
             return response.status_code
 
         return self.portal.call(call)

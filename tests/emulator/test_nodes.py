@@ -3,9 +3,11 @@ on and off, users and remote login."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.emulator.conftest import fast_config, make_pool, ready_pool, running
+from tests.emulator.conftest import V2018, fast_config, make_pool, ready_pool, running
 
 pytestmark = pytest.mark.anyio
 
@@ -88,3 +90,71 @@ async def test_users_and_remote_login() -> None:
         login = (await api.get(f"/pools/p/nodes/{node}/remoteloginsettings")).json()
         assert login["remoteLoginIPAddress"] == "127.0.0.1" and login["remoteLoginPort"] > 0
         assert "s3cret" not in (await api.get(f"/pools/p/nodes/{node}")).text
+
+
+async def test_a_running_task_is_among_its_nodes_recent_tasks() -> None:
+    """The service lists a task on its node from its start (taskState running), then completed."""
+    async with running() as (_, api):
+        node = (await make_pool(api, "p", nodes=1))[0]["id"]
+        await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
+        await api.post("/jobs/j/tasks", {"id": "t", "commandLine": "sleep 30"})
+        await api.wait("/jobs/j/tasks/t", lambda t: t["state"] == "running")
+        recent = (await api.get(f"/pools/p/nodes/{node}")).json()["recentTasks"]
+        assert [(r["taskId"], r["taskState"]) for r in recent] == [("t", "running")]
+        assert (await api.post("/jobs/j/tasks/t/terminate")).status_code == 204
+        await api.wait("/jobs/j/tasks/t", lambda t: t["state"] == "completed")
+        recent = (await api.get(f"/pools/p/nodes/{node}")).json()["recentTasks"]
+        assert [(r["taskId"], r["taskState"]) for r in recent] == [("t", "completed")]
+
+
+async def test_remote_desktop_only_where_the_service_offers_it() -> None:
+    """RDP files are for cloud service nodes; virtual machine nodes have remote login settings, and
+    each call answers the other kind of node with the service's 409."""
+    async with running() as (_, api):
+        v2018 = api.at(V2018)
+        [vm_node] = await make_pool(api, "vm", nodes=1)
+        refused = await v2018.get(f"/pools/vm/nodes/{vm_node['id']}/rdp")
+        assert (refused.status_code, refused.json()["code"]) == (409, "OperationNotValidOnNode")
+        classic = {
+            "id": "cs",
+            "vmSize": "small",
+            "cloudServiceConfiguration": {"osFamily": "5"},
+            "targetDedicatedNodes": 2,
+        }
+        assert (await v2018.post("/pools", classic)).status_code == 201
+        nodes = await v2018.wait(
+            "/pools/cs/nodes", lambda b: len(b["value"]) == 2 and all(n["state"] == "idle" for n in b["value"])
+        )
+        rdp = [(await v2018.get(f"/pools/cs/nodes/{n['id']}/rdp")).text for n in nodes["value"]]
+        assert all(
+            text.startswith("full address:s:127.0.0.1\r\nLoadBalanceInfo:s:Cookie: mstshash=TVM#TVM_IN_")
+            for text in rdp
+        )
+        assert len(set(rdp)) == 2  # one cookie per node
+        [endpoint] = nodes["value"][0]["endpointConfiguration"]["inboundEndpoints"]
+        assert (endpoint["frontendPort"], endpoint["backendPort"]) == (3389, 20000)
+        login = await v2018.get(f"/pools/cs/nodes/{nodes['value'][0]['id']}/remoteloginsettings")
+        assert (login.status_code, login.json()["code"]) == (409, "OperationNotValidOnNode")
+
+
+async def test_uploading_service_logs_writes_the_files_it_reports(tmp_path: Path) -> None:
+    async with running(fast_config(data_dir=str(tmp_path))) as (_, api):
+        start_task = {"commandLine": "/bin/sh -c 'echo node is ready'", "waitForSuccess": True}
+        [node] = await make_pool(api, "p", startTask=start_task)
+        url = "https://store.blob.core.windows.net/logs?sv=2024&sig=c2VjcmV0"
+        body = {"containerUrl": url, "startTime": "2020-01-01T00:00:00Z"}
+        result = (await api.post(f"/pools/p/nodes/{node['id']}/uploadbatchservicelogs", body)).json()
+        folder = tmp_path / "storage" / "store.blob.core.windows.net" / "logs" / result["virtualDirectoryName"]
+        written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        assert written == ["batch-node.log", "startup/stderr.txt", "startup/stdout.txt"]
+        assert result["numberOfFilesUploaded"] == len(written)
+        assert (folder / "startup" / "stdout.txt").read_text() == "node is ready\n"
+        assert node["id"] in (folder / "batch-node.log").read_text()
+        assert not any("c2VjcmV0" in p.read_text() for p in folder.rglob("*") if p.is_file())  # the SAS stays out
+        past = {"containerUrl": url, "startTime": "2020-01-01T00:00:00Z", "endTime": "2020-01-02T00:00:00Z"}
+        older = (await api.post(f"/pools/p/nodes/{node['id']}/uploadbatchservicelogs", past)).json()
+        assert older["numberOfFilesUploaded"] == 1  # outputs written today are outside that range
+        bad = await api.post(
+            f"/pools/p/nodes/{node['id']}/uploadbatchservicelogs", {**body, "containerUrl": "file:///etc"}
+        )
+        assert (bad.status_code, bad.json()["code"]) == (400, "InvalidPropertyValue")

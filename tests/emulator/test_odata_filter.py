@@ -446,3 +446,11 @@ def test_random_filters_agree_with_a_reference_evaluation(node: tuple[Any, ...],
         expected = _evaluate(node, entity)
         assert minimal(entity) is expected
         assert bracketed(entity) is expected
+
+
+def test_field_paths_names_every_property_a_filter_uses_in_order() -> None:
+    from batch_mcp.emulator.odata_filter import field_paths
+
+    text = "not (state eq 'active') or startswith(id, 'a') and executionInfo/exitCode ge 1"
+    assert [path for path, _ in field_paths(text)] == ["state", "id", "executionInfo/exitCode"]
+    assert field_paths("  ") == ()

@@ -17,7 +17,7 @@ import anyio
 import httpx2
 import pytest
 
-from tests.emulator.conftest import Api
+from tests.emulator.conftest import Api, ready_pool
 
 TASKS = 200
 
@@ -96,7 +96,7 @@ async def test_kill_9_during_a_run_then_restart_completes_every_task_once_or_req
         await wait_up(url)
         async with httpx2.AsyncClient(base_url=url, timeout=30) as http:
             api = Api(http)
-            pool = {"id": "pool", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 1, "taskSlotsPerNode": 4}
+            pool = ready_pool("pool", nodes=1, slots=4)
             assert (await api.post("/pools", pool)).status_code == 201
             assert (await api.post("/jobs", {"id": "job", "poolInfo": {"poolId": "pool"}})).status_code == 201
             for start in range(0, TASKS, 100):

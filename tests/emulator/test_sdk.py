@@ -84,3 +84,51 @@ async def test_official_sdk_runs_500_tasks_end_to_end_with_shared_key() -> None:
     assert out["first"] == b"hello-from"
     assert out["task"].execution_info.exit_code == 0  # type: ignore[attr-defined]
     assert out["pools_left"] == []
+
+
+def drive_nodes_and_numbers(url: str) -> dict[str, object]:
+    client = BatchClient(endpoint=url, credential=AzureNamedKeyCredential(DEV_ACCOUNT_NAME, DEV_ACCOUNT_KEY))
+    client.create_pool(
+        models.BatchPoolCreateOptions(
+            id="p",
+            vm_size="standard_d2s_v3",
+            virtual_machine_configuration=models.VirtualMachineConfiguration(
+                image_reference=models.BatchVmImageReference(
+                    publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"
+                ),
+                node_agent_sku_id="batch.node.ubuntu 22.04",
+            ),
+            target_dedicated_nodes=1,
+        )
+    )
+    wait(lambda: [n.state for n in client.list_nodes("p")] == [models.BatchNodeState.IDLE])
+    node = next(iter(client.list_nodes("p"))).id
+    # the SDK needs options here (without them it fails to build the request)
+    client.begin_deallocate_node("p", node, {"nodeDeallocateOption": "requeue"}, polling_interval=0.05).result()
+    deallocated = client.get_node("p", node).state
+    client.begin_start_node("p", node, polling_interval=0.05).result()
+    wait(lambda: client.get_node("p", node).state == models.BatchNodeState.IDLE)
+    client.create_job(models.BatchJobCreateOptions(id="j", pool_info=models.BatchPoolInfo(pool_id="p")))
+    client.create_task("j", models.BatchTaskCreateOptions(id="t", command_line="/bin/sh -c 'echo hi'"))
+    wait(lambda: client.get_task("j", "t").state == models.BatchTaskState.COMPLETED)
+    return {
+        "deallocated": deallocated,
+        "stats": client.get_job("j", expand=["stats"]).job_statistics,
+        "files": [f for f in client.list_task_files("j", "t") if not f.is_directory],
+        "task": client.get_task("j", "t"),
+    }
+
+
+@pytest.mark.anyio
+async def test_official_sdk_deallocates_and_starts_nodes_and_reads_64_bit_counters() -> None:
+    """Node deallocate/start (2024-07-01.20.0 on) through the SDK's pollers; the counters the service
+    writes as strings reach the SDK's models as numbers."""
+    config = fast_config(account_name=DEV_ACCOUNT_NAME, account_key=DEV_ACCOUNT_KEY)
+    async with EmbeddedEmulator(config) as emu:
+        with anyio.fail_after(120):
+            out = await anyio.to_thread.run_sync(drive_nodes_and_numbers, emu.url)
+    assert out["deallocated"] == models.BatchNodeState.DEALLOCATED
+    assert out["stats"].succeeded_tasks_count == 1  # type: ignore[attr-defined]
+    assert out["stats"].read_iops == 0  # type: ignore[attr-defined]
+    assert {f.name: f.properties.content_length for f in out["files"]}["stdout.txt"] == 3  # type: ignore[attr-defined]
+    assert out["task"].user_identity.auto_user.scope == models.AutoUserScope.POOL  # type: ignore[attr-defined]

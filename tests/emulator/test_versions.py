@@ -240,6 +240,8 @@ async def test_task_slots_keep_the_name_of_each_era() -> None:
         assert (r.status_code, r.json()["code"]) == (400, "InvalidRequestBody")
         assert (await old.post("/pools", {**body, "maxTasksPerNode": 3})).status_code == 201
         assert (await old.get("/pools/p")).json()["maxTasksPerNode"] == 3
+        selected = (await old.get("/pools", params={"$select": "id,maxTasksPerNode"})).json()["value"]
+        assert selected == [{"id": "p", "maxTasksPerNode": 3}]
         assert "taskSlotsPerNode" not in (await old.get("/pools/p")).json()
         pool = (await new.get("/pools/p")).json()
         assert pool["taskSlotsPerNode"] == 3 and "maxTasksPerNode" not in pool
@@ -293,3 +295,58 @@ async def test_shaping_leaves_the_stored_entity_alone() -> None:
         assert (await api.at("2018-08-01.7.0").get("/pools/p")).json()["maxTasksPerNode"] == 4
         assert backend.get_pool("p").body["taskSlotsPerNode"] == 4
         assert (await api.get("/pools/p")).json()["taskSlotsPerNode"] == 4
+
+
+async def test_values_newer_versions_added_to_an_enum_are_accepted_by_them_only() -> None:
+    """2025-06-01 added `confidentialvm` to the pool security types; 2024-02-01.19.0 refuses it."""
+    async with running() as (_, api):
+        body = ready_pool("p", 1, 1)
+        body["virtualMachineConfiguration"]["securityProfile"] = {"securityType": "confidentialvm"}
+        r = await api.at("2024-02-01.19.0").post("/pools", body)
+        assert (r.status_code, r.json()["code"]) == (400, "InvalidPropertyValue")
+        assert (await api.at("2025-06-01").post("/pools", body)).status_code == 201
+
+
+def test_every_operation_of_every_version_has_a_route_and_a_handler() -> None:
+    from batch_mcp.emulator import handlers, routing
+
+    for name in ALL:
+        version = versions.get(name)
+        assert version is not None
+        for key in versions.TABLE["operations"]:
+            method, template = key.split(" ", 1)
+            if not version.has(method, template):
+                continue
+            path = template
+            for param in ("poolId", "nodeId", "jobId", "taskId", "jobScheduleId", "applicationId", "userName"):
+                path = path.replace("{" + param + "}", "x1")
+            path = path.replace("{extensionName}", "ext").replace("{filePath}", "dir/file.txt")
+            path = path.replace("{thumbprintAlgorithm}", "sha1").replace("{thumbprint}", "abc")
+            route, _ = routing.match(name, method, path)
+            assert (route.method, route.tool.http.path) == (method, template), (name, key)
+            assert route.operation_id in handlers.HANDLERS
+
+
+async def test_pools_take_structural_updates_from_2024_07_01_while_empty() -> None:
+    async with running() as (_, api):
+        await make_pool(api, "p", nodes=1)
+        new = api.at("2024-07-01.20.0")
+        r = await api.call("PATCH", "/pools/p", json={"vmSize": "standard_d4s_v3"})
+        assert (r.status_code, r.json()["code"]) == (400, "InvalidRequestBody")  # 2024-02-01.19.0 has no such field
+        r = await new.call("PATCH", "/pools/p", json={"vmSize": "standard_d4s_v3"})
+        assert (r.status_code, r.json()["code"]) == (409, "PoolNotEmpty")
+        assert (await api.post("/pools/p/resize", {"targetDedicatedNodes": 0})).status_code == 202
+        await api.wait("/pools/p", lambda p: p["allocationState"] == "steady" and p["currentDedicatedNodes"] == 0)
+        await api.wait("/pools/p/nodes", lambda b: not b["value"])
+        r = await new.call("PATCH", "/pools/p", json={"vmSize": "standard_d4s_v3", "taskSlotsPerNode": 2})
+        assert r.status_code == 200, r.text
+        pool = (await new.get("/pools/p")).json()
+        assert (pool["vmSize"], pool["taskSlotsPerNode"]) == ("standard_d4s_v3", 2)
+
+
+async def test_a_patched_vm_size_is_checked_like_a_new_pools() -> None:
+    async with running() as (_, api):
+        await make_pool(api, "p", nodes=0)
+        r = await api.at("2025-06-01").call("PATCH", "/pools/p", json={"vmSize": "standard_no_such_size"})
+        assert r.status_code == 400, r.text
+        assert (await api.get("/pools/p")).json()["vmSize"] == "standard_d2s_v3"

@@ -154,7 +154,7 @@ class IdentityProvider:
         self,
         user: TestUser = ALICE,
         *,
-        audience: str | None = None,
+        audience: str | list[str] | None = None,
         scopes: str | None = None,
         issuer: str | None = None,
         version: int = 2,
@@ -309,6 +309,8 @@ class IdentityProvider:
             return self._refresh_grant(form)
         if grant == "authorization_code":
             return self._code_grant(form)
+        if grant == "client_credentials":
+            return self._client_credentials(form)
         return _aad_error(
             400, "unsupported_grant_type", 70003, f"The app requested an unsupported grant type {grant!r}."
         )
@@ -399,6 +401,28 @@ class IdentityProvider:
         return JSONResponse(
             {"token_type": "Bearer", "scope": " ".join(wanted), "expires_in": 3599, "access_token": token}
         )
+
+    def _client_credentials(self, form: Any) -> Response:
+        """An app-only token for the app itself (no user): what `batch-mcp doctor` asks for."""
+        refused = self._confidential_client(form)
+        if refused is not None:
+            return refused
+        self._record("client_credentials", self.client_id)
+        now = int(time.time())
+        access = self._sign(
+            {
+                "aud": BATCH_RESOURCE,
+                "iss": self.v1_issuer,
+                "iat": now,
+                "nbf": now,
+                "exp": now + 3600,
+                "appid": self.client_id,
+                "tid": self.tenant_id,
+                "idtyp": "app",
+                "ver": "1.0",
+            }
+        )
+        return JSONResponse({"token_type": "Bearer", "expires_in": 3599, "access_token": access})
 
     def _verify_assertion(self, assertion: str) -> dict[str, Any]:
         kid = jwt.get_unverified_header(assertion).get("kid")

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
 
+import httpx2
 import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -15,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 from tests.entra.batch_gate import BatchGate
 from tests.entra.conftest import EntraServer, entra_env, entra_process, free_port
 from tests.entra.provider import ALICE, BOB, IdentityProvider
-from tests.entra.test_server import YES, call, signed_in
+from tests.entra.test_server import INIT, YES, call, signed_in
 from tests.entra.tls import LoopbackTls
 from tests.server.conftest import answering, text
 
@@ -73,3 +74,34 @@ async def test_a_question_asked_on_one_replica_is_answered_once_on_another(
             await on_a.session.call_tool(
                 "job_terminate", args, input_responses=YES, request_state=state, allow_input_required=True
             )
+
+
+async def test_stateless_requests_go_to_any_replica_and_a_handshake_session_to_its_own(
+    replicas: tuple[EntraServer, EntraServer], idp: IdentityProvider
+) -> None:
+    """What the README's scale-out section says: 2026-07-28 requests need no affinity, sessions do."""
+    envelope = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    body = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {"name": "pool_get", "arguments": {"pool_id": "local"}, "_meta": envelope},
+    }
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {idp.token(ALICE)}",
+    }
+    stateless = {**headers, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "pool_get"}
+    async with httpx2.AsyncClient(timeout=30) as http:
+        for replica in (*replicas, *replicas):
+            reply = await http.post(replica.url, json=body, headers=stateless)
+            assert reply.status_code == 200 and '"isError":true' not in reply.text, reply.text[:500]
+        opened = await http.post(replicas[0].url, json=INIT, headers=headers)
+        session = {**headers, "Mcp-Session-Id": opened.headers["mcp-session-id"]}
+        listing = {"jsonrpc": "2.0", "id": 8, "method": "tools/list"}
+        on_other = await http.post(replicas[1].url, json=listing, headers=session)
+    assert on_other.status_code == 404  # a handshake-era session lives in the replica that opened it

@@ -85,10 +85,11 @@ async def test_a_zero_retention_asks_before_a_tasks_files_can_vanish(tmp_path: P
     said_no = answering(False)
     async with connect(make_settings(tmp_path), "legacy", elicitation=said_no) as client:
         await running_job(client)
-        before = (await call(client, "task_get", {"job_id": "j", "task_id": "t"})).structured_content["constraints"]
+        selected = {"job_id": "j", "task_id": "t", "select": "constraints"}  # as sent, defaults included
+        before = (await call(client, "task_get", selected)).structured_content["constraints"]
         args = {"job_id": "j", "task_id": "t", "constraints": {"retentionTime": "PT0S"}}
         assert "declined" in text(await call(client, "task_update", args))
-        after = (await call(client, "task_get", {"job_id": "j", "task_id": "t"})).structured_content["constraints"]
+        after = (await call(client, "task_get", selected)).structured_content["constraints"]
         await call(client, "task_terminate", {"job_id": "j", "task_id": "t"})
     assert after == before
     assert "deletes its folder" in said_no.questions[0]

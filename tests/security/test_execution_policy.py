@@ -24,11 +24,20 @@ from tests.server.conftest import answering, call, connect, make_settings, text
 pytestmark = pytest.mark.anyio
 
 EVIL = "/bin/sh -c 'echo owned > $HOME/owned'"
+IMAGE = {
+    "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
+    "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+}
 START = {"commandLine": EVIL}
 AUTO_POOL = {
     "autoPoolSpecification": {
         "poolLifetimeOption": "job",
-        "pool": {"vmSize": "standard_d2s_v3", "targetDedicatedNodes": 1, "startTask": START},
+        "pool": {
+            "vmSize": "standard_d2s_v3",
+            "virtualMachineConfiguration": IMAGE,
+            "targetDedicatedNodes": 1,
+            "startTask": START,
+        },
     }
 }
 LOCAL = {"poolId": "local"}
@@ -56,7 +65,16 @@ ROUTES: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("batch_call", {"name": "task_add", "arguments": {"job_id": "j", "id": "t7", "commandLine": EVIL}}),
-    ("pool_add", {"id": "p9", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 1, "startTask": START}),
+    (
+        "pool_add",
+        {
+            "id": "p9",
+            "vmSize": "standard_d2s_v3",
+            "virtualMachineConfiguration": IMAGE,
+            "targetDedicatedNodes": 1,
+            "startTask": START,
+        },
+    ),
     ("pool_update", {"pool_id": "local", "startTask": START}),
     (
         "pool_replace_properties",
@@ -188,3 +206,16 @@ def test_the_policy_in_force_is_said_and_sandbox_without_one_refuses_to_start() 
         require_sandbox("sandbox", uses_emulator=True, probe=none)
     require_sandbox("sandbox", uses_emulator=True, probe=bwrap)  # a working sandbox: starts
     require_sandbox("sandbox", uses_emulator=False, probe=none)  # Azure: not the emulator's business
+
+
+async def test_auto_runs_tasks_in_the_sandbox_without_asking_where_one_works(tmp_path: Path) -> None:
+    from batch_mcp.server.execution import probe_sandbox
+
+    if not probe_sandbox().available:
+        pytest.skip("no sandbox works on this machine: auto means confirm here (covered above)")
+    never = answering(False)
+    async with connect(make_settings(tmp_path, emulator_exec="auto"), "legacy", elicitation=never) as client:
+        await prepare(client)
+        result = await call(client, "task_add", {"job_id": "j", "id": "t1", "commandLine": "/bin/sh -c 'echo boxed'"})
+        assert not result.is_error, text(result)
+    assert never.questions == []

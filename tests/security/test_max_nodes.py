@@ -21,6 +21,10 @@ pytestmark = pytest.mark.anyio
 
 N = 2
 VM = "standard_d2s_v3"
+IMAGE = {
+    "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
+    "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+}
 GREEDY = [
     "$TargetDedicatedNodes = 6;",
     "$TargetDedicated = 6",  # the legacy alias, no final semicolon
@@ -34,6 +38,7 @@ def autoscale_pool(pool_id: str, formula: str) -> dict[str, Any]:
     return {
         "id": pool_id,
         "vmSize": VM,
+        "virtualMachineConfiguration": IMAGE,
         "enableAutoScale": True,
         "autoScaleFormula": formula,
         "autoScaleEvaluationInterval": "PT5M",
@@ -78,7 +83,12 @@ async def test_a_pool_created_with_a_greedy_formula_never_exceeds_the_cap(tmp_pa
 async def test_auto_pools_of_jobs_and_schedules_are_bounded(tmp_path: Path) -> None:
     spec = {
         "poolLifetimeOption": "job",
-        "pool": {"vmSize": VM, "enableAutoScale": True, "autoScaleFormula": "$TargetDedicatedNodes = 6;"},
+        "pool": {
+            "vmSize": VM,
+            "virtualMachineConfiguration": IMAGE,
+            "enableAutoScale": True,
+            "autoScaleFormula": "$TargetDedicatedNodes = 6;",
+        },
     }
     async with connect(make_settings(tmp_path, max_nodes=N), "legacy") as client:
         job = await call(client, "job_add", {"id": "j1", "poolInfo": {"autoPoolSpecification": spec}})
@@ -97,7 +107,12 @@ async def test_auto_pools_of_jobs_and_schedules_are_bounded(tmp_path: Path) -> N
 async def test_updates_of_jobs_and_schedules_send_only_bounded_formulas(tmp_path: Path) -> None:
     spec = {
         "poolLifetimeOption": "job",
-        "pool": {"vmSize": VM, "enableAutoScale": True, "autoScaleFormula": "$TargetDedicatedNodes = 6;"},
+        "pool": {
+            "vmSize": VM,
+            "virtualMachineConfiguration": IMAGE,
+            "enableAutoScale": True,
+            "autoScaleFormula": "$TargetDedicatedNodes = 6;",
+        },
     }
     async with connect(make_settings(tmp_path, max_nodes=N), "legacy") as client:
         await call(
@@ -131,7 +146,10 @@ async def test_the_router_is_no_way_around_the_cap(tmp_path: Path) -> None:
         fixed = await call(
             client,
             "batch_call",
-            {"name": "pool_add", "arguments": {"id": "f", "vmSize": VM, "targetDedicatedNodes": 5}},
+            {
+                "name": "pool_add",
+                "arguments": {"id": "f", "vmSize": VM, "virtualMachineConfiguration": IMAGE, "targetDedicatedNodes": 5},
+            },
         )
         assert fixed.is_error and "--max-nodes" in text(fixed)
         greedy = await call(
@@ -143,7 +161,11 @@ async def test_the_router_is_no_way_around_the_cap(tmp_path: Path) -> None:
 
 async def test_enabling_autoscale_is_bounded_before_it_is_sent(tmp_path: Path) -> None:
     async with connect(make_settings(tmp_path, max_nodes=N), "legacy") as client:
-        await call(client, "pool_add", {"id": "p", "vmSize": VM, "targetDedicatedNodes": 1})
+        await call(
+            client,
+            "pool_add",
+            {"id": "p", "vmSize": VM, "virtualMachineConfiguration": IMAGE, "targetDedicatedNodes": 1},
+        )
         await settled(client, "p")
         plan = await call(
             client,
@@ -192,7 +214,7 @@ async def test_formulas_that_could_skip_the_bound_are_refused(tmp_path: Path, fo
 
 
 async def test_fixed_sizes_over_the_cap_are_refused_wherever_they_sit(tmp_path: Path) -> None:
-    big = {"vmSize": VM, "targetDedicatedNodes": 1, "targetLowPriorityNodes": 2}
+    big = {"vmSize": VM, "virtualMachineConfiguration": IMAGE, "targetDedicatedNodes": 1, "targetLowPriorityNodes": 2}
     auto_pool = {"autoPoolSpecification": {"poolLifetimeOption": "job", "pool": big}}
     async with connect(make_settings(tmp_path, max_nodes=N), "legacy") as client:
         for tool, args in [
@@ -206,7 +228,11 @@ async def test_fixed_sizes_over_the_cap_are_refused_wherever_they_sit(tmp_path: 
         assert [p["id"] for p in pools] == ["local"]
 
         # A resize that leaves one count out keeps that count's current target: 2 + 2 is over the cap.
-        await call(client, "pool_add", {"id": "p", "vmSize": VM, "targetDedicatedNodes": 2})
+        await call(
+            client,
+            "pool_add",
+            {"id": "p", "vmSize": VM, "virtualMachineConfiguration": IMAGE, "targetDedicatedNodes": 2},
+        )
         await settled(client, "p")
         result = await call(client, "pool_resize", {"pool_id": "p", "targetLowPriorityNodes": 2})
         assert result.is_error and "--max-nodes" in text(result)
@@ -216,7 +242,12 @@ async def test_fixed_sizes_over_the_cap_are_refused_wherever_they_sit(tmp_path: 
 async def test_the_2018_catalog_is_bounded_the_same_way(tmp_path: Path) -> None:
     spec = {
         "poolLifetimeOption": "job",
-        "pool": {"vmSize": VM, "enableAutoScale": True, "autoScaleFormula": "$TargetLowPriorityNodes = 6;"},
+        "pool": {
+            "vmSize": VM,
+            "virtualMachineConfiguration": IMAGE,
+            "enableAutoScale": True,
+            "autoScaleFormula": "$TargetLowPriorityNodes = 6;",
+        },
     }
     settings = make_settings(tmp_path, max_nodes=N, api_version="2018-08-01.7.0")
     async with connect(settings, "legacy") as client:

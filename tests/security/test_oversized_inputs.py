@@ -74,8 +74,9 @@ async def test_the_router_checks_the_same_bounds(tmp_path: Path) -> None:
         return httpx2.Response(404)
 
     async with scripted_server(tmp_path, batch, toolsets=["default"], era="2026-07-28") as client:
-        result = await call(
-            client, "batch_call", {"name": "job_schedule_get", "arguments": {"job_schedule_id": "s" * 100_000}}
-        )
-    assert result.is_error and "$.job_schedule_id" in text(result)
+        huge = {"job_schedule_id": "s" * 100_000}
+        read = await call(client, "batch_tools", {"name": "job_schedule_get", "arguments": huge})
+        change = await call(client, "batch_call", {"name": "job_schedule_disable", "arguments": huge})
+    for result in (read, change):
+        assert result.is_error and "$.job_schedule_id" in text(result)
     assert sent == []

@@ -189,6 +189,30 @@ def test_the_server_warns_at_start_when_the_account_cannot_be_reached(tmp_path: 
             if line.startswith("batch-mcp: warning:"):
                 warning = line
     finally:
-        proc.kill()
-        proc.wait()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     assert "TCP" in warning and "connection refused" in warning and "batch-mcp doctor" in warning
+
+
+def test_doctor_checks_entra_sign_in_settings(
+    plain_http_port: int, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, checks, _ = doctor(
+        capsys,
+        "--transport", "http", "--http-auth", "entra", "--endpoint", f"http://127.0.0.1:{plain_http_port}",
+        "--entra-tenant-id", "00000000-0000-0000-0000-000000000000",
+        "--entra-client-id", "11111111-1111-1111-1111-111111111111",
+    )  # fmt: skip
+    assert code == 1
+    assert checks["sign-in settings"].startswith("FAIL") and "ENTRA_CLIENT_SECRET" in checks["sign-in settings"]
+
+
+def test_doctor_says_where_emulator_tasks_run(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, checks, _ = doctor(capsys)
+    assert checks["task isolation"].startswith("note") and "--emulator-exec" in checks["task isolation"]

@@ -27,7 +27,11 @@ async def test_a_pool_job_and_task_run_and_their_output_is_readable(tmp_path: Pa
                 "vmSize": "standard_d2s_v3",
                 "targetDedicatedNodes": 1,
                 "virtualMachineConfiguration": {
-                    "imageReference": {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"},
+                    "imageReference": {
+                        "publisher": "canonical",
+                        "offer": "0001-com-ubuntu-server-jammy",
+                        "sku": "22_04-lts",
+                    },
                     "nodeAgentSKUId": "batch.node.ubuntu 22.04",
                 },
             },
@@ -143,6 +147,20 @@ async def test_hidden_tools_are_reachable_through_the_router(tmp_path: Path, era
         assert "job_schedule_list" not in names and "batch_call" in names
         found = await call(client, "batch_tools", {"query": "schedule"})
         assert "job_schedule_list" in text(found)
-        result = await call(client, "batch_call", {"name": "job_schedule_list", "arguments": {}})
+        result = await call(client, "batch_tools", {"name": "job_schedule_list", "arguments": {}})
         assert not result.is_error, text(result)
         assert result.structured_content["items"] == []
+        schedule = {
+            "id": "nightly",
+            "schedule": {"recurrenceInterval": "P1D"},
+            "jobSpecification": {"poolInfo": {"poolId": "local"}},
+        }
+        changed = await call(client, "batch_call", {"name": "job_schedule_add", "arguments": schedule})
+        assert not changed.is_error, text(changed)
+        # each router runs only the calls its annotations describe
+        wrong_way = [
+            await call(client, "batch_call", {"name": "job_schedule_list", "arguments": {}}),
+            await call(client, "batch_tools", {"name": "job_schedule_add", "arguments": schedule}),
+        ]
+        assert all(r.is_error for r in wrong_way)
+        assert "batch_tools" in text(wrong_way[0]) and "batch_call" in text(wrong_way[1])

@@ -71,7 +71,7 @@ async def test_two_servers_and_a_shell_call_share_one_account_and_leave_running_
                 release.touch()
                 done = await wait_until(second, "task_get", task_args(), lambda t: t.get("state") == "completed")
                 assert done["executionInfo"]["exitCode"] == 0
-                assert done["executionInfo"]["requeueCount"] == 0
+                assert done["executionInfo"].get("requeueCount", 0) == 0  # results leave out values at their default
 
 
 def owner_pid(folder: Path) -> int | None:

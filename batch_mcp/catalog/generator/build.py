@@ -18,7 +18,7 @@ from typing import Any
 
 from batch_mcp.catalog.bounds import ARG_BOUNDS
 from batch_mcp.catalog.generator.effects import EffectError, derived_effects, text_effects
-from batch_mcp.catalog.generator.schemas import SchemaBuilder, compact, strip_marks, take_bounds
+from batch_mcp.catalog.generator.schemas import INT64, SchemaBuilder, compact, strip_marks, take_bounds
 from batch_mcp.catalog.generator.spec import Operation, Parameter, Spec
 
 TEXTS_PATH = Path(__file__).resolve().parent.parent / "texts.toml"
@@ -81,10 +81,15 @@ def load_texts(path: Path = TEXTS_PATH) -> tuple[dict[str, OperationText], dict[
         for key, entry in data.get(toolset, {}).items():
             entry = {**entry, "effects": tuple(entry.get("effects", ()))}
             ops[key] = OperationText(toolset=toolset, **entry)
-    unknown = set(data) - set(TOOLSETS) - {"args", "fields"}
+    unknown = set(data) - set(TOOLSETS) - {"args", "fields", "projections"}
     if unknown:
         raise CatalogError(f"texts.toml: unknown sections {sorted(unknown)}")
     return ops, data.get("args", {}), data.get("fields", {})
+
+
+def load_projections(path: Path = TEXTS_PATH) -> dict[str, list[str]]:
+    """The default fields of list items, by item model (the `[projections]` table)."""
+    return tomllib.loads(path.read_text(encoding="utf-8")).get("projections", {})
 
 
 class CatalogError(Exception):
@@ -127,7 +132,7 @@ def _result_kind(op: Operation) -> tuple[str, list[int]]:
 FILE_PROPERTIES_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "contentLength": {"type": "integer"},
+        "contentLength": INT64,
         "contentType": {"type": "string"},
         "creationTime": {"type": "string"},
         "lastModified": {"type": "string"},
@@ -144,7 +149,11 @@ EXISTS_SCHEMA: dict[str, Any] = {
 
 
 def build_tool(
-    op: Operation, text: OperationText, builder: SchemaBuilder, arg_texts: dict[str, str]
+    op: Operation,
+    text: OperationText,
+    builder: SchemaBuilder,
+    arg_texts: dict[str, str],
+    projections: dict[str, list[str]] | None = None,
 ) -> tuple[dict[str, Any], set[str]]:
     """Return the tool definition and the models its collapsed stubs refer to."""
     properties: dict[str, Any] = {}
@@ -159,8 +168,9 @@ def build_tool(
             raise CatalogError(f"{op.key}: argument {arg!r} would be bound twice")
         if binding["in"] != "body" and arg in ARG_BOUNDS:
             arg_bounds[f"/properties/{arg}"] = {k: v for k, v in ARG_BOUNDS[arg].items() if k not in schema}
-        if arg in arg_texts and "description" not in schema:
-            schema = {**schema, "description": arg_texts[arg]}
+        note = arg_texts.get(f"{text.name}.{arg}") or arg_texts.get(arg)
+        if note and "description" not in schema:
+            schema = {**schema, "description": note}
         properties[arg] = schema
         args[arg] = binding
         if is_required:
@@ -189,6 +199,9 @@ def build_tool(
     if op.pageable:
         add("max_results", {"type": "integer", "minimum": 1, "maximum": LIST_ITEM_CAP}, {"in": "paging"}, False)
         add("continuation", {"type": "string"}, {"in": "paging"}, False)
+        item = _list_item_model(op, builder)
+        if item and "state" in builder.spec.definitions[item].get("properties", {}):
+            add("count_all", {"type": "boolean"}, {"in": "paging"}, False)  # the summary counts by state
     if text.guard == "scale":
         add("dry_run", {"type": "boolean"}, {"in": "server"}, False)
 
@@ -249,9 +262,12 @@ def build_tool(
         "inputSchema": input_schema,
         "http": http,
     }
-    output = _output_schema(op, result, builder)
+    projection = (projections or {}).get(_list_item_model(op, builder) or "") if result == "list" else None
+    output = _output_schema(op, result, builder, projection)
     if output is not None:
         tool["outputSchema"] = output
+    if projection:
+        tool["projection"] = projection
     if collapsed:
         tool["collapsed"] = collapsed
     if bounds:
@@ -263,7 +279,19 @@ def build_tool(
     return tool, set(collapsed.values())
 
 
-def _output_schema(op: Operation, result: str, builder: SchemaBuilder) -> dict[str, Any] | None:
+def _list_item_model(op: Operation, builder: SchemaBuilder) -> str | None:
+    """The model of a pageable operation's items."""
+    ok = min(c for c in op.responses if c.isdigit() and int(c) < 300)
+    ref = (op.responses[ok].get("schema") or {}).get("$ref")
+    if not ref:
+        return None
+    _, listing = builder.spec.definition(ref.rsplit("/", 1)[-1])
+    return listing["properties"]["value"]["items"]["$ref"].rsplit("/", 1)[-1]
+
+
+def _output_schema(
+    op: Operation, result: str, builder: SchemaBuilder, projection: list[str] | None = None
+) -> dict[str, Any] | None:
     if result == "exists":
         return EXISTS_SCHEMA
     if result == "file_properties":
@@ -276,10 +304,14 @@ def _output_schema(op: Operation, result: str, builder: SchemaBuilder) -> dict[s
         return builder.shallow(model)
     _, listing = builder.spec.definition(model)
     item_model = listing["properties"]["value"]["items"]["$ref"].rsplit("/", 1)[-1]
+    try:
+        item = builder.projected(item_model, projection) if projection else builder.shallow(item_model)
+    except KeyError as exc:
+        raise CatalogError(f"{op.key}: projection of {item_model} names a field it lacks: {exc}") from None
     return {
         "type": "object",
         "properties": {
-            "items": {"type": "array", "items": builder.shallow(item_model)},
+            "items": {"type": "array", "items": item},
             "summary": {"type": "object"},
             "continuation": {"type": "string"},
         },
@@ -291,6 +323,7 @@ def build_catalog(spec_path: Path, texts_path: Path = TEXTS_PATH) -> dict[str, A
     """Build the whole catalog in memory: {"index": ..., "tools": {name: def}, "models": ...}."""
     spec = Spec(spec_path)
     op_texts, arg_texts, field_texts = load_texts(texts_path)
+    projections = load_projections(texts_path)
     builder = SchemaBuilder(spec, field_texts)
     tools: dict[str, dict[str, Any]] = {}
     referenced: set[str] = set()
@@ -307,13 +340,14 @@ def build_catalog(spec_path: Path, texts_path: Path = TEXTS_PATH) -> dict[str, A
             raise CatalogError(f"{op.key}: tool name {text.name!r} used twice")
         if text.guard == "write" and not text.review:
             raise CatalogError(f"{op.key}: a write tool needs a `review` note in texts.toml (see its header)")
-        tool, models = build_tool(op, text, builder, arg_texts)
+        tool, models = build_tool(op, text, builder, arg_texts, projections)
         tools[text.name] = tool
         referenced |= models
     tools = dict(sorted(tools.items()))
     index = {
         "apiVersion": spec.api_version,
         "specSha256": spec.sha256,
+        "int64Fields": builder.int64_fields(),
         "tools": [{"name": t["name"], "toolset": t["toolset"], "guard": t["guard"]} for t in tools.values()],
     }
     return {"index": index, "tools": tools, "models": {"$defs": builder.model_definitions(referenced)}}

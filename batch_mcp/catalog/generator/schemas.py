@@ -67,6 +67,14 @@ ALWAYS_COLLAPSE = frozenset(
     }
 )
 
+# A 64-bit integer in a result: the service sends some as JSON strings of digits (its JSON writer keeps
+# them exact), others as numbers, so output schemas accept both; the client turns the strings into
+# numbers (Catalog.int64_fields), so what a caller receives is a number.
+INT64: dict[str, Any] = {"type": ["integer", "string"], "pattern": "^-?[0-9]+$"}
+
+# Fields results leave out unless `select`ed (see server/lean.py): not described in output schemas.
+RESULT_BOOKKEEPING = frozenset({"url", "eTag", "lastModified"})
+
 MODEL_MARK = "x-model"  # internal marker on inlined model objects; never written to the catalog
 BOUNDS_MARK = "x-bounds"  # internal: bounds of an inlined field, moved to the tool's `bounds` overlay
 
@@ -156,16 +164,65 @@ class SchemaBuilder:
     # -- output ---------------------------------------------------------------------------
 
     def shallow(self, model: str) -> dict[str, Any]:
-        """Top-level fields typed, nested values open."""
+        """Top-level fields typed, nested values open; bookkeeping the server leaves out of results
+        unless selected is not described (the schema stays open to it)."""
         _, target = self.spec.definition(model)
         props: dict[str, Any] = {}
         for name, prop in target.get("properties", {}).items():
+            if name in RESULT_BOOKKEEPING:
+                continue
+            if prop.get("format") == "int64":
+                props[name] = dict(INT64)
+                continue
             kind = prop.get("type")
             if "$ref" in prop:
                 _, ref = self.spec.definition(prop["$ref"])
                 kind = ref.get("type", "object")
             props[name] = {"type": kind or "object"}
         return {"type": "object", "properties": props}
+
+    def projected(self, model: str, paths: list[str]) -> dict[str, Any]:
+        """The schema of `paths` (`a/b/c`) of `model`: each level typed, objects listing only the
+        projected fields (and still open, as `select` may return others). KeyError names a path
+        segment the model lacks."""
+        root: dict[str, Any] = {"type": "object", "properties": {}}
+        for path in paths:
+            node, target = root, self.spec.definition(model)[1]
+            segments = path.split("/")
+            for depth, segment in enumerate(segments):
+                spec_prop = target.get("properties", {}).get(segment)
+                if spec_prop is None:
+                    raise KeyError(f"{path} ({segment})")
+                kind, target = self._resolved(spec_prop)
+                holder = node["items"] if node["type"] == "array" else node
+                leaf = dict(INT64) if spec_prop.get("format") == "int64" else {"type": kind}
+                child = holder.setdefault("properties", {}).setdefault(segment, leaf)
+                if depth < len(segments) - 1 and kind == "array":
+                    child.setdefault("items", {"type": "object"})
+                node = child
+        return root
+
+    def int64_fields(self) -> list[str]:
+        """Names of every int64 property of the spec's models. Results are converted by name, so the
+        build fails if a name is also used for something else."""
+        int64: set[str] = set()
+        other: set[str] = set()
+        for definition in self.spec.definitions.values():
+            for name, prop in (definition.get("properties") or {}).items():
+                (int64 if prop.get("format") == "int64" else other).add(name)
+        clash = int64 & other
+        if clash:
+            raise ValueError(f"int64 fields that are not int64 elsewhere: {sorted(clash)}")
+        return sorted(int64)
+
+    def _resolved(self, prop: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """(JSON type, the schema whose properties a deeper path segment looks in) of a spec property."""
+        if "$ref" in prop:
+            _, target = self.spec.definition(prop["$ref"])
+            return target.get("type", "object"), target
+        if prop.get("type") == "array" and "$ref" in prop.get("items", {}):
+            return "array", self.spec.definition(prop["items"]["$ref"])[1]
+        return prop.get("type", "object"), prop
 
 
 # -- compaction ---------------------------------------------------------------------------

@@ -11,8 +11,10 @@ from batch_mcp.emulator.backend.faults import FaultOps
 from batch_mcp.emulator.backend.files import FileOps
 from batch_mcp.emulator.backend.jobs import JobOps
 from batch_mcp.emulator.backend.nodes import NodeOps
+from batch_mcp.emulator.backend.packages import PackageOps
 from batch_mcp.emulator.backend.pools import PoolOps
 from batch_mcp.emulator.backend.schedules import ScheduleOps
+from batch_mcp.emulator.backend.servicelogs import ServiceLogOps
 from batch_mcp.emulator.backend.tasks import TaskOps
 from batch_mcp.emulator.config import EmulatorConfig
 from batch_mcp.emulator.nodefs import NodeFiles
@@ -22,7 +24,19 @@ from batch_mcp.emulator.store import Store
 __all__ = ["Backend"]
 
 
-class Backend(PoolOps, NodeOps, JobOps, ScheduleOps, TaskOps, FileOps, AccountOps, ExecutionOps, FaultOps):
+class Backend(
+    PoolOps,
+    NodeOps,
+    JobOps,
+    ScheduleOps,
+    TaskOps,
+    FileOps,
+    AccountOps,
+    ExecutionOps,
+    PackageOps,
+    ServiceLogOps,
+    FaultOps,
+):
     """Every operation of the account, named after its operationId; see base.py for the shape."""
 
     def __init__(

@@ -1,6 +1,6 @@
 """Account-level things: certificates, applications, supported images and node agent SKUs, and
-the 2018 lifetime statistics. Images and SKUs are a fixed, plausible list: every image runs
-tasks the same way here, as local processes.
+the 2018 lifetime statistics. Images live in images.py and applications in applications.py;
+every image runs tasks the same way here, as local processes.
 """
 
 from __future__ import annotations
@@ -9,74 +9,29 @@ import base64
 import hashlib
 from typing import Any
 
-from batch_mcp.emulator import errors
+from batch_mcp.emulator import errors, images
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.backend.pools import resource_stats
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import format_duration, iso
-
-IMAGES = [
-    (
-        "batch.node.ubuntu 22.04",
-        "linux",
-        {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts", "version": "latest"},
-    ),
-    (
-        "batch.node.ubuntu 20.04",
-        "linux",
-        {"publisher": "canonical", "offer": "0001-com-ubuntu-server-focal", "sku": "20_04-lts", "version": "latest"},
-    ),
-    (
-        "batch.node.el 9",
-        "linux",
-        {"publisher": "almalinux", "offer": "almalinux-x86_64", "sku": "9-gen2", "version": "latest"},
-    ),
-    ("batch.node.debian 12", "linux", {"publisher": "debian", "offer": "debian-12", "sku": "12", "version": "latest"}),
-    (
-        "batch.node.windows amd64",
-        "windows",
-        {
-            "publisher": "microsoftwindowsserver",
-            "offer": "windowsserver",
-            "sku": "2022-datacenter",
-            "version": "latest",
-        },
-    ),
-]
 
 
 class AccountOps(BackendBase):
     # -- images -------------------------------------------------------------------------------
 
     def list_supported_images(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "nodeAgentSKUId": sku,
-                "imageReference": dict(ref),
-                "osType": os_type,
-                "capabilities": [],
-                "verificationType": "verified",
-            }
-            for sku, os_type, ref in IMAGES
-        ]
+        return images.supported_images()
 
     def list_node_agent_skus(self) -> list[dict[str, Any]]:
-        skus: dict[str, dict[str, Any]] = {}
-        for sku, os_type, ref in IMAGES:
-            entry = skus.setdefault(sku, {"id": sku, "verifiedImageReferences": [], "osType": os_type})
-            entry["verifiedImageReferences"].append(dict(ref))
-        return list(skus.values())
+        return images.node_agent_skus()
 
     # -- applications -------------------------------------------------------------------------
 
     def list_applications(self) -> list[dict[str, Any]]:
-        return [dict(a) for a in self.config.applications]
+        return self.applications.list()
 
     def get_application(self, application_id: str) -> dict[str, Any]:
-        for app in self.config.applications:
-            if app["id"].lower() == application_id.lower():
-                return dict(app)
-        raise errors.not_found("application", application_id)
+        return self.applications.get(application_id)
 
     # -- certificates -------------------------------------------------------------------------
 
@@ -164,7 +119,7 @@ class AccountOps(BackendBase):
         start = min((p.internal.get("created", now) for p in pools), default=now)
         core = sum(
             (p.body.get("currentDedicatedNodes", 0) + p.body.get("currentLowPriorityNodes", 0))
-            * self.config.vm_size_cores
+            * self.pool_cores(p)
             * (now - p.internal.get("created", now))
             for p in pools
         )

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from batch_mcp.emulator import errors
+from batch_mcp.emulator.applications import Applications
 from batch_mcp.emulator.config import EmulatorConfig
 from batch_mcp.emulator.nodefs import NodeFiles
 from batch_mcp.emulator.runner import Runner
@@ -48,6 +49,7 @@ class BackendBase:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self.applications = Applications(config.applications_folder, config.applications)
         self.store = store
         self.files = files
         self.runner = runner

@@ -21,6 +21,7 @@ from typing import Any
 from batch_mcp.emulator import autoscale_bridge
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.backend.nodes import used_slots
+from batch_mcp.emulator.backend.packages import PackageError
 from batch_mcp.emulator.resources import ResourceFileError, fetch_all
 from batch_mcp.emulator.runner import (
     FolderUnusable,
@@ -34,7 +35,7 @@ from batch_mcp.emulator.runner import (
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import duration_seconds, iso
 
-Spawner = Callable[[Callable[[], Awaitable[None]]], None]
+Spawner = Callable[[Callable[[], Awaitable[None]]], object]
 
 
 def _env_pairs(settings: list[dict[str, Any]] | None) -> dict[str, str]:
@@ -202,6 +203,7 @@ class ExecutionOps(BackendBase):
         task.internal["wait"] = task.internal.get("wait", 0.0) + max(
             now - task.internal.get("queued", task.internal.get("created", now)), 0.0
         )
+        info = task.body.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
         for i, node in enumerate(nodes):
             node.internal.setdefault("slots", {})[run_id if i == 0 else f"{run_id}.{i}"] = {
                 "job": job.id,
@@ -209,9 +211,28 @@ class ExecutionOps(BackendBase):
                 "run": run_id,
                 "slots": slots if i == 0 else 1,
             }
+            if i == 0:  # the node lists the task among its recent ones from its start, as the service does
+                recent = [
+                    r
+                    for r in node.body.get("recentTasks", [])
+                    if (r.get("jobId"), r.get("taskId")) != (job.id, task.id)
+                ]
+                recent.append(
+                    {
+                        "taskUrl": task.body["url"],
+                        "jobId": job.id,
+                        "taskId": task.id,
+                        "taskState": "running",
+                        "executionInfo": {
+                            "startTime": iso(now),
+                            "retryCount": info.get("retryCount", 0),
+                            "requeueCount": info.get("requeueCount", 0),
+                        },
+                    }
+                )
+                node.body["recentTasks"] = recent[-10:]
             self.refresh_occupancy(node, now)
             self.save(node)
-        info = task.body.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
         info["startTime"] = iso(now)
         for key in ("endTime", "exitCode", "result", "failureInfo"):
             info.pop(key, None)
@@ -268,6 +289,17 @@ class ExecutionOps(BackendBase):
                 self.save(task)
                 return
             self.set_state(task, "running", self.now())
+            self.save(task)
+        try:
+            packages = await self.package_env(pool_id, node_id, task.body.get("applicationPackageReferences"))
+        except PackageError as exc:
+            self.finish_run(job_id, task_id, run_id, RunResult(self.now(), self.now(), failure=exc.info))
+            return
+        if packages:  # kept on the run, for task_spec (and multi-instance subtasks) to read
+            task = self.current_run(job_id, task_id, run_id)
+            if task is None:
+                return
+            task.internal["run"]["packages"] = packages
             self.save(task)
         instances = run["nodes"]
         if len(instances) > 1:
@@ -359,11 +391,22 @@ class ExecutionOps(BackendBase):
             if node is None:
                 continue
             node.internal.get("slots", {}).pop(run["id"] if i == 0 else f"{run['id']}.{i}", None)
+            if i == 0 and result is None and node.body.get("recentTasks"):  # ended early: no longer on it
+                node.body["recentTasks"] = [
+                    r
+                    for r in node.body["recentTasks"]
+                    if (r.get("jobId"), r.get("taskId"), r.get("taskState")) != (task.parent, task.id, "running")
+                ]
             if i == 0 and result is not None:
                 node.body["totalTasksRun"] = node.body.get("totalTasksRun", 0) + 1
                 if result.succeeded:
                     node.body["totalTasksSucceeded"] = node.body.get("totalTasksSucceeded", 0) + 1
-                recent = node.body.setdefault("recentTasks", [])
+                recent = [
+                    r
+                    for r in node.body.get("recentTasks", [])
+                    if (r.get("jobId"), r.get("taskId")) != (task.parent, task.id)
+                ]
+                node.body["recentTasks"] = recent
                 recent.append(
                     {
                         "taskUrl": task.body["url"],
@@ -412,7 +455,28 @@ class ExecutionOps(BackendBase):
         else:
             self.complete_task(task, self.terminated_result(now), now, retry=False)
             self.save(task)
+            self.note_ended_on_node(task, run)
         self.wakeup.set()
+
+    def note_ended_on_node(self, task: Entity, run: dict[str, Any]) -> None:
+        """A run ended by request still counts among its node's recent tasks, as completed."""
+        node = self.find("node", run.get("pool", ""), run.get("node", ""))
+        if node is None:
+            return
+        info = task.body.get("executionInfo") or {}
+        entry = {
+            "taskUrl": task.body["url"],
+            "jobId": task.parent,
+            "taskId": task.id,
+            "taskState": task.body.get("state"),
+            "executionInfo": {
+                k: info[k]
+                for k in ("startTime", "endTime", "exitCode", "result", "retryCount", "requeueCount")
+                if k in info
+            },
+        }
+        node.body["recentTasks"] = [*node.body.get("recentTasks", []), entry][-10:]
+        self.save(node)
 
     def requeue(self, task: Entity, now: float) -> None:
         info = task.body.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
@@ -480,6 +544,7 @@ class ExecutionOps(BackendBase):
         node = self.find("node", pool_id, node_id)
         task_dir = self.files.task_dir(pool_id, node_id, job.id, task.id)
         env = self.base_env(pool_id, node, node_id)
+        env.update((task.internal.get("run") or {}).get("packages") or {})
         env.update(_env_pairs(job.body.get("commonEnvironmentSettings")))
         env.update(_env_pairs(task.body.get("environmentSettings")))
         env.update(
@@ -544,6 +609,7 @@ class ExecutionOps(BackendBase):
         self.save(task)
 
         async def coordinate(i: int, node_id: str) -> RunResult:
+            assert task is not None  # checked above; a closure does not keep the narrowing
             key = run_id if i == 0 else f"{run_id}.{i}"
             spec = self.task_spec(
                 task, job, run["pool"], node_id, key, command=settings.get("coordinationCommandLine", "")
@@ -585,9 +651,14 @@ class ExecutionOps(BackendBase):
             startup = self.files.startup_dir(pool_id, node_id)
             env.update(AZ_BATCH_TASK_DIR=str(startup), AZ_BATCH_TASK_WORKING_DIR=str(startup / "wd"))
             begin = self.now()
-            result, attempt = await self.run_with_retries(
-                f"start:{pool_id}/{node_id}", start_task, startup, env, None, start_task.get("maxTaskRetryCount", 0)
-            )
+            try:
+                env = {**await self.package_env(pool_id, node_id), **env}
+            except PackageError as exc:
+                result, attempt = RunResult(begin, self.now(), failure=exc.info), 0
+            else:
+                result, attempt = await self.run_with_retries(
+                    f"start:{pool_id}/{node_id}", start_task, startup, env, None, start_task.get("maxTaskRetryCount", 0)
+                )
             current = self.find("node", pool_id, node_id)
             if current is None or current.internal.get("boot") != boot:
                 return
@@ -752,7 +823,9 @@ class ExecutionOps(BackendBase):
         last = self.metrics.last_time(pool.id)
         if not force and last is not None and now - last < self.config.metrics_interval:
             return
-        values = dict.fromkeys(("$ActiveTasks", "$RunningTasks", "$SucceededTasks", "$FailedTasks"), 0.0)
+        values: dict[str, float] = dict.fromkeys(
+            ("$ActiveTasks", "$RunningTasks", "$SucceededTasks", "$FailedTasks"), 0.0
+        )
         for job in self.store.list("job", ref=pool.id):
             if job.body["state"] in ("completed", "deleting"):
                 continue

@@ -19,6 +19,7 @@ from batch_mcp.emulator.timefmt import iso
 NODE_AGENT_VERSION = "1.12.5"
 BUSY_STATES = frozenset({"idle", "running", "offline"})  # usable states where occupancy decides the name
 REMOTE_LOGIN_BASE_PORT = 50000
+CLOUD_SERVICE_RDP_ENDPOINT = "Microsoft.WindowsAzure.Plugins.RemoteForwarder.RdpInput"
 DEFAULT_IMAGE = {
     "publisher": "canonical",
     "offer": "0001-com-ubuntu-server-jammy",
@@ -57,18 +58,7 @@ class NodeOps(BackendBase):
             "runningTaskSlotsCount": 0,
             "totalTasksSucceeded": 0,
             "isDedicated": dedicated,
-            "endpointConfiguration": {
-                "inboundEndpoints": [
-                    {
-                        "name": "SSHRule.0",
-                        "protocol": "tcp",
-                        "publicIPAddress": "127.0.0.1",
-                        "publicFQDN": "localhost",
-                        "frontendPort": REMOTE_LOGIN_BASE_PORT + index,
-                        "backendPort": 22,
-                    }
-                ]
-            },
+            "endpointConfiguration": {"inboundEndpoints": [self.login_endpoint(pool, index)]},
             "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(now)},
             "virtualMachineInfo": {"imageReference": vm.get("imageReference") or DEFAULT_IMAGE},
         }
@@ -307,8 +297,34 @@ class NodeOps(BackendBase):
         self.save(node)
         return node
 
+    @staticmethod
+    def login_endpoint(pool: Entity, index: int) -> dict[str, Any]:
+        """How a node is reached: SSH on its own port for virtual machine pools; for cloud service
+        pools, RDP on 3389 shared by every node, told apart by the RDP file's load-balancing cookie."""
+        if pool.body.get("cloudServiceConfiguration"):
+            name, frontend, backend = CLOUD_SERVICE_RDP_ENDPOINT, 3389, 20000
+        else:
+            name, frontend, backend = "SSHRule.0", REMOTE_LOGIN_BASE_PORT + index, 22
+        return {
+            "name": name,
+            "protocol": "tcp",
+            "publicIPAddress": "127.0.0.1",
+            "publicFQDN": "localhost",
+            "frontendPort": frontend,
+            "backendPort": backend,
+        }
+
+    def cloud_service_pool(self, pool_id: str) -> bool:
+        return bool(self.get("pool", "", pool_id).body.get("cloudServiceConfiguration"))
+
     def get_remote_login_settings_node(self, pool_id: str, node_id: str) -> dict[str, Any]:
         node = self.usable_node(pool_id, node_id)
+        if self.cloud_service_pool(pool_id):
+            raise errors.conflict(
+                "OperationNotValidOnNode",
+                "Remote login settings are for nodes of virtualMachineConfiguration pools; this node's pool uses "
+                "cloudServiceConfiguration, so get its remote desktop (RDP) file instead.",
+            )
         return {
             "remoteLoginIPAddress": "127.0.0.1",
             "remoteLoginPort": REMOTE_LOGIN_BASE_PORT + node.internal.get("index", 0),
@@ -316,14 +332,14 @@ class NodeOps(BackendBase):
 
     def get_remote_desktop_node(self, pool_id: str, node_id: str) -> bytes:
         node = self.usable_node(pool_id, node_id)
-        port = REMOTE_LOGIN_BASE_PORT + node.internal.get("index", 0)
-        return f"full address:s:127.0.0.1:{port}\r\nprompt for credentials:i:1\r\n".encode()
-
-    def upload_batch_service_logs_node(self, pool_id: str, node_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        node = self.usable_node(pool_id, node_id)
-        startup = self.files.startup_dir(pool_id, node.id)
-        count = sum(1 for p in startup.rglob("*") if p.is_file()) if startup.is_dir() else 0
-        return {"virtualDirectoryName": f"{pool_id}/{node.id}/{self.random_suffix(8)}", "numberOfFilesUploaded": count}
+        if not self.cloud_service_pool(pool_id):
+            raise errors.conflict(
+                "OperationNotValidOnNode",
+                "Remote desktop files are only for nodes of cloudServiceConfiguration pools; for this node use its "
+                "remote login settings (address and port) with a node user.",
+            )
+        cookie = f"TVM#TVM_IN_{max(node.internal.get('index', 1) - 1, 0)}"
+        return f"full address:s:127.0.0.1\r\nLoadBalanceInfo:s:Cookie: mstshash={cookie}".encode()
 
     def node_extensions(self, pool_id: str, node_id: str) -> list[dict[str, Any]]:
         node = self.get_node(pool_id, node_id)

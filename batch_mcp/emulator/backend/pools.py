@@ -12,7 +12,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from batch_mcp.emulator import autoscale_bridge, errors
+from batch_mcp.emulator import autoscale_bridge, errors, images, vmsizes
 from batch_mcp.emulator.backend import defaults
 from batch_mcp.emulator.backend.base import BackendBase
 from batch_mcp.emulator.store import Entity
@@ -28,9 +28,23 @@ PATCHABLE = (
     "targetNodeCommunicationMode",
     "resourceTags",
 )
+# Patchable from 2024-07-01.20.0 on, and only while the pool has no nodes.
+PATCHABLE_WHEN_EMPTY = (
+    "displayName",
+    "vmSize",
+    "enableInterNodeCommunication",
+    "virtualMachineConfiguration",
+    "taskSlotsPerNode",
+    "taskSchedulingPolicy",
+    "networkConfiguration",
+    "userAccounts",
+    "mountConfiguration",
+    "upgradePolicy",
+)
 MIN_AUTOSCALE_INTERVAL = timedelta(minutes=5)
 MAX_AUTOSCALE_INTERVAL = timedelta(hours=168)
 DEFAULT_AUTOSCALE_INTERVAL = "PT15M"
+CLOUD_OS_FAMILIES = ("2", "3", "4", "5", "6")
 
 
 def resource_stats(start: float, now: float) -> dict[str, Any]:
@@ -105,6 +119,8 @@ class PoolOps(BackendBase):
                 raise errors.invalid_property(name, body[name], "A node count cannot be negative.")
         if body.get("taskSlotsPerNode", 1) < 1:
             raise errors.invalid_property("taskSlotsPerNode", body["taskSlotsPerNode"])
+        self.check_deployment(body)
+        self.applications.check(body.get("applicationPackageReferences"))
         for ref in body.get("certificateReferences") or []:
             if self.find("certificate", "", f"{ref['thumbprintAlgorithm']}-{ref['thumbprint']}".lower()) is None:
                 raise errors.bad_request(
@@ -113,6 +129,27 @@ class PoolOps(BackendBase):
                     {"Thumbprint": ref["thumbprint"]},
                 )
         return body
+
+    @staticmethod
+    def check_deployment(body: dict[str, Any]) -> None:
+        """What the service checks of a pool's machines at request time: one configuration, a VM
+        size that goes with it, and a supported image and node agent SKU (images.py, vmsizes.py)."""
+        vm, cloud = body.get("virtualMachineConfiguration"), body.get("cloudServiceConfiguration")
+        if vm and cloud:
+            raise errors.invalid_property(
+                "cloudServiceConfiguration",
+                "(set)",
+                "Give a pool a virtualMachineConfiguration or a cloudServiceConfiguration, not both.",
+            )
+        if not vm and not cloud:
+            raise errors.missing_property("virtualMachineConfiguration")
+        vmsizes.check_vm_size(body.get("vmSize"), cloud_service=bool(cloud))
+        if vm:
+            images.check_virtual_machine_configuration(vm)
+        elif str((cloud or {}).get("osFamily")) not in CLOUD_OS_FAMILIES:
+            raise errors.invalid_property(
+                "osFamily", (cloud or {}).get("osFamily"), f"Guest OS families are {', '.join(CLOUD_OS_FAMILIES)}."
+            )
 
     def add_pool(self, spec: dict[str, Any], *, owner_job: str | None = None) -> Entity:
         pool_id = check_id(spec.get("id"))
@@ -281,15 +318,28 @@ class PoolOps(BackendBase):
 
     def patch_pool(self, pool_id: str, params: dict[str, Any]) -> Entity:
         pool = self.active_pool(pool_id)
-        for key in PATCHABLE:
+        structural = [key for key in PATCHABLE_WHEN_EMPTY if key in params]
+        if structural and (self.store.list("node", pool.id) or pool.body["allocationState"] != "steady"):
+            raise errors.conflict(
+                "PoolNotEmpty",
+                f"{structural[0]} can be changed only while the pool has no compute nodes.",
+                {"PropertyName": structural[0]},
+            )
+        if {"vmSize", "virtualMachineConfiguration"} & set(structural):
+            self.check_deployment({**pool.body, **{key: params[key] for key in structural}})
+        self.applications.check(params.get("applicationPackageReferences"))
+        for key in (*PATCHABLE, *structural):
             if key in params:
                 pool.body[key] = params[key]
+        if "virtualMachineConfiguration" in structural:
+            defaults.pool_spec(pool.body)
         self.touch(pool)
         self.save(pool)
         return pool
 
     def update_properties_pool(self, pool_id: str, params: dict[str, Any]) -> Entity:
         pool = self.active_pool(pool_id)
+        self.applications.check(params.get("applicationPackageReferences"))
         for key in ("startTask", "targetNodeCommunicationMode"):
             if key in params:
                 pool.body[key] = params[key]
@@ -493,7 +543,7 @@ class PoolOps(BackendBase):
                             "startTime": iso(t),
                             "endTime": iso(t + window),
                             "vmSize": pool.body.get("vmSize", ""),
-                            "totalCoreHours": round(nodes * self.config.vm_size_cores * seen / 3600, 6),
+                            "totalCoreHours": round(nodes * self.pool_cores(pool) * seen / 3600, 6),
                             "dataIngressGiB": 0.0,
                             "dataEgressGiB": 0.0,
                         }
@@ -501,11 +551,15 @@ class PoolOps(BackendBase):
                 t += window
         return out
 
+    def pool_cores(self, pool: Entity) -> int:
+        """vCPUs of one of the pool's nodes, by its VM size."""
+        return vmsizes.cores(pool.body.get("vmSize"), self.config.vm_size_cores)
+
     def pool_stats(self, pool: Entity) -> dict[str, Any]:
         now = self.now()
         created = pool.internal.get("created", now)
         nodes = pool.body.get("currentDedicatedNodes", 0) + pool.body.get("currentLowPriorityNodes", 0)
-        core_seconds = pool.internal.get("core_seconds", 0.0) + nodes * self.config.vm_size_cores * (now - created)
+        core_seconds = pool.internal.get("core_seconds", 0.0) + nodes * self.pool_cores(pool) * (now - created)
         return {
             "url": self.url(f"/pools/{pool.id}/stats"),
             "startTime": iso(created),

@@ -31,7 +31,6 @@ from batch_mcp.settings import Settings
 
 __all__ = ["EntraAuthorization", "EntraConfig", "EntraConfigError", "check_entra_settings", "on_behalf_of_auth"]
 
-RESOURCE_NAME = "Azure Batch (batch-mcp)"
 ROOT_METADATA_PATH = "/.well-known/oauth-protected-resource"
 
 
@@ -66,12 +65,11 @@ class EntraAuthorization:
         )
 
     def routes(self) -> list[Route]:
-        """The metadata also at the root well-known path, for clients that look only there."""
+        """The same metadata also at the root well-known path, for clients that look only there."""
         metadata = ProtectedResourceMetadata(
             resource=AnyHttpUrl(self.config.resource_url),
             authorization_servers=[AnyHttpUrl(self.config.issuer)],
             scopes_supported=self.required_scopes,
-            resource_name=RESOURCE_NAME,
         )
         if str(self.resource_metadata_url).endswith(ROOT_METADATA_PATH):
             return []

@@ -124,6 +124,8 @@ class EntraTokenVerifier:
             raise _Refused(f"the token has no {exc.claim!r} claim") from None
         except jwt.PyJWTError as exc:
             raise _Refused(f"invalid token ({type(exc).__name__})") from None
+        if isinstance(claims["aud"], list) and len(claims["aud"]) != 1:
+            raise _Refused("the token is issued for several resources, not for this server alone")
         scp = claims.get("scp")
         delegated = scp.split() if isinstance(scp, str) else []
         prefix = self._config.app_id_uri.rstrip("/")

@@ -9,7 +9,7 @@ notes, never errors: a diagnosis is most needed exactly when things are broken.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import mcp_types as types
 
@@ -55,6 +55,8 @@ async def diagnose(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResu
                 lambda: _node(look, pool_id, node_id, notes),
             ]
         )
+        stderr, stdout = cast("Tail | None", stderr), cast("Tail | None", stdout)
+        node = cast("dict[str, Any] | None", node)
         tails["stderr.txt"], tails["stdout.txt"], facts.node = stderr, stdout, node
         facts.stderr = stderr.text if stderr else ""
         if node and _start_task_failed(node):

@@ -162,8 +162,9 @@ TOOL = ServerTool(
             "pool_id": ID,
             "node_id": ID,
             "file_path": {**ID, "description": "e.g. stdout.txt, startup/stderr.txt"},
-            "lines": {"type": "integer"},  # clamped to 1..MAX_LINES; bounds in the schema cost bytes in every turn
-            "follow": {"type": "integer"},  # seconds, clamped to 0..MAX_FOLLOW
+            # clamped to 1..MAX_LINES and 0..MAX_FOLLOW: bounds in the schema cost bytes in every turn
+            "lines": {"type": "integer", "description": f"Lines from the end ({DEFAULT_LINES}, max {MAX_LINES})"},
+            "follow": {"type": "integer", "description": "Seconds to keep reading new lines (max 60)"},
         },
         ["file_path"],
     ),

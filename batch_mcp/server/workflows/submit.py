@@ -1,17 +1,24 @@
 """`tasks_submit`: any number of tasks into one job, each exactly once.
 
-Every task is checked against the full task model first, and nothing is sent if any is wrong: the
-reply names each bad task by index and JSON path. Then the client's `add_tasks` sends them in
-add-collection chunks (≤ 100 tasks, < 1 MB), several at a time, resending only the tasks that
-failed for server reasons. Submitting the same tasks again is harmless: a task whose id already
-exists in the job is left as it is and counted as existing.
+The tasks are spelled out (`tasks`), or made from one `template` whose `{placeholders}` are filled
+from a `range`, a list of `values` or the `lines` of a Batch file (see `fanout`): 10,000 tasks
+cost the model a few hundred bytes instead of megabytes. Every task is checked against the full
+task model first, and nothing is sent if any is wrong: the reply names each bad task by index and
+JSON path. `dry_run` stops there and shows the count and the first tasks. Then the client's
+`add_tasks` sends them in add-collection chunks (≤ 100 tasks, < 1 MB), several at a time,
+resending only the tasks that failed for server reasons. Submitting the same tasks again is
+harmless: a task whose id already exists in the job is left as it is and counted as existing.
+
+A `lines` file is read through the Batch file API only (a task's or a node's file, which on the
+local emulator is a file in a node's folder), never from an arbitrary path on this machine: the
+arguments may come from a model that read something hostile.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -22,20 +29,29 @@ from batch_mcp.redaction import redact
 from batch_mcp.server import render
 from batch_mcp.server.server_tools import ServerTool, object_schema
 from batch_mcp.server.workflows.common import ID, Progress, short
+from batch_mcp.server.workflows.fanout import TemplateError, expand, line_values, range_values
 
 if TYPE_CHECKING:
+    from batch_mcp.batch import BatchClient
     from batch_mcp.server.server_tools import CallContext
     from batch_mcp.server.workflows.task_check import TaskChecker
 
 MAX_TASKS = 100_000  # per call; a larger batch is better split across calls
+MAX_LINES_FILE = 16 * 1024 * 1024  # bytes of a `lines` file
 SHOWN_INVALID = 10  # bad tasks named in a refusal
 SHOWN_FAILURES = 10  # failed tasks listed in a reply
+SHOWN_PREVIEW = 3  # expanded tasks a dry run shows (and the last one)
 CONCURRENCY = 8
 SINGLE_TASK_TOOL = "task_add"
+SOURCES = ("range", "values", "lines")
 # A task is listed as just an object: the handler checks each one against the full task model
 # anyway, and typing its fields here would make the engine's generic check walk every task twice
 # (for 10,000 tasks that pass costs three times the rest of our overhead together).
 TASK_ITEM = {"type": "object"}
+
+
+class SubmitError(ValueError):
+    """Arguments that make no tasks; the message says what to change."""
 
 
 @cache
@@ -49,7 +65,7 @@ def task_checker(catalog: Catalog) -> TaskChecker:
     return TaskChecker.for_schema(schema)
 
 
-def invalid_tasks(catalog: Catalog, tasks: list[Mapping[str, Any]]) -> tuple[list[str], int]:
+def invalid_tasks(catalog: Catalog, tasks: Sequence[Mapping[str, Any]]) -> tuple[list[str], int]:
     """Problems of the first few bad tasks (`$.tasks[i].path: ...`) and how many tasks are bad."""
     checker = task_checker(catalog)
     memo: dict[tuple[str, str], bool] = {}
@@ -73,22 +89,75 @@ def invalid_tasks(catalog: Catalog, tasks: list[Mapping[str, Any]]) -> tuple[lis
     return problems, bad
 
 
+async def tasks_from(client: BatchClient, args: Mapping[str, Any]) -> tuple[list[dict[str, Any]], set[str]]:
+    """The tasks the arguments describe, and placeholders the template left unfilled."""
+    tasks, template = args.get("tasks"), args.get("template")
+    sources = [name for name in SOURCES if args.get(name) is not None]
+    if (tasks is None) == (template is None):
+        raise SubmitError("Give either tasks (each task spelled out) or a template with range, values or lines.")
+    if tasks is not None:
+        if sources:
+            raise SubmitError(f"{sources[0]} fills a template; with tasks, leave it out.")
+        if len(tasks) > MAX_TASKS:
+            raise SubmitError(f"{len(tasks)} tasks is more than {MAX_TASKS} per call; split them across calls.")
+        return list(tasks), set()
+    if len(sources) != 1:
+        raise SubmitError("A template takes exactly one of range, values or lines.")
+    values: Iterable[Any]
+    if sources[0] == "range":
+        values = range_values(args["range"])
+    elif sources[0] == "values":
+        values = args["values"]
+    else:
+        values = line_values(await read_lines_file(client, args["lines"]))
+    expansion = expand(args["template"], values, limit=MAX_TASKS)
+    return expansion.tasks, expansion.unknown
+
+
+async def read_lines_file(client: BatchClient, uri: str) -> str:
+    """A task or node file named by its batch:// URI, whole (up to MAX_LINES_FILE), as text."""
+    from batch_mcp.server.file_windows import read_window
+    from batch_mcp.server.uris import UriError, parse_uri
+
+    try:
+        target = parse_uri(uri)
+    except UriError as exc:
+        raise SubmitError(f"lines: {exc}") from None
+    if not target.is_file or not target.query.is_default:
+        raise SubmitError(
+            "lines names a file as batch://jobs/{jobId}/tasks/{taskId}/files/{path} or "
+            "batch://pools/{poolId}/nodes/{nodeId}/files/{path}, without a query."
+        )
+    window = await read_window(client, target, MAX_LINES_FILE)
+    if not window.complete:
+        raise SubmitError(f"lines: {uri} is {window.size} bytes; at most {MAX_LINES_FILE} can be read.")
+    if window.text is None:
+        raise SubmitError(f"lines: {uri} is not UTF-8 text.")
+    return window.text
+
+
 async def submit(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult:
     job_id: str = args["job_id"]
-    tasks: list[dict[str, Any]] = args["tasks"]
-    if not (job_id and tasks):
-        return render.error_result("tasks_submit needs a job_id and at least one task.")
-    if len(tasks) > MAX_TASKS:
-        return render.error_result(
-            f"{len(tasks)} tasks is more than {MAX_TASKS} per call; split them into "
-            "several calls (resubmitting a task is harmless)."
-        )
+    if not job_id:
+        return render.error_result("tasks_submit needs a job_id.")
+    try:
+        tasks, unknown = await tasks_from(ctx.engine.client, args)
+    except (SubmitError, TemplateError) as exc:
+        return render.error_result(f"{exc} Nothing was sent to Batch.")
+    if not tasks:
+        return render.error_result("No tasks to submit (the range, values or lines are empty).")
     problems, bad = invalid_tasks(ctx.engine.catalog, tasks)
     if problems:
         more = f"\n(and {bad - SHOWN_INVALID} more bad task(s))" if bad > SHOWN_INVALID else ""
+        origin = " expanded from the template" if args.get("template") is not None else ""
         return render.error_result(
-            f"{bad} of {len(tasks)} task(s) are invalid; nothing was sent to Batch.\n- " + "\n- ".join(problems) + more
+            f"{bad} of {len(tasks)} task(s){origin} are invalid; nothing was sent to Batch.\n- "
+            + "\n- ".join(problems)
+            + more
         )
+    unfilled = f"placeholders left as written: {', '.join('{' + n + '}' for n in sorted(unknown))}" if unknown else ""
+    if args.get("dry_run"):
+        return _preview(job_id, tasks, unfilled)
     progress = Progress(ctx)
     await progress(0, len(tasks), f"submitting {len(tasks)} task(s) to job {job_id}")
 
@@ -111,20 +180,42 @@ async def submit(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
         data["failures"] = [_failure(f) for f in failed[:SHOWN_FAILURES]]
     if existing:
         data["existingIds"] = [f.get("taskId") for f in existing[:SHOWN_FAILURES]]
-    headline = (
-        f"Job {job_id}: {result.added} of {len(tasks)} task(s) added in {result.requests} request(s)"
+    counts = (
+        f"{result.added} of {len(tasks)} task(s) added to job {job_id} in {result.requests} request(s)"
         f"{f', {len(existing)} already existed' if existing else ''}"
         f"{f', {len(failed)} failed' if failed else ''}."
     )
+    if not failed:
+        headline = f"Done: {counts}"
+    elif result.added or existing:
+        headline = f"Partly done: {counts}"
+    else:
+        headline = f"Failed: {counts}"
     lines = [headline]
     if failed:
         lines.append("failures by code: " + render.minified(data["failuresByCode"]))
         lines.extend(render.minified(render.compact(f)) for f in data["failures"])
     if existing:
         lines.append("already there (first ones): " + ", ".join(map(str, data["existingIds"])))
+    if unfilled:
+        lines.append(unfilled)
     out = render.text_result("\n".join(lines), structured=redact(data))
     out.is_error = bool(failed) and not (result.added or existing)
     return out
+
+
+def _preview(job_id: str, tasks: list[dict[str, Any]], unfilled: str) -> types.CallToolResult:
+    shown = tasks[:SHOWN_PREVIEW]
+    data: dict[str, Any] = {"jobId": job_id, "tasks": len(tasks), "first": shown}
+    if len(tasks) > SHOWN_PREVIEW:
+        data["last"] = tasks[-1]
+    lines = [f"Dry run: {len(tasks)} valid task(s) for job {job_id}; nothing was sent. First ones:"]
+    lines.extend(render.minified(task) for task in shown)
+    if "last" in data:
+        lines.append("last: " + render.minified(data["last"]))
+    if unfilled:
+        lines.append(unfilled)
+    return render.text_result("\n".join(lines), structured=redact(data))
 
 
 def _failure(failure: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,16 +230,25 @@ def _failure(failure: Mapping[str, Any]) -> dict[str, Any]:
 TOOL = ServerTool(
     name="tasks_submit",
     title="Submit many tasks",
-    description="Add many tasks (each: id, commandLine, any task_add field) to a job in parallel chunks, once "
-    "each; existing ids are left alone.",
+    description="Add many tasks to a job, each once (existing ids stay): listed in tasks, or a template filled "
+    "from range, values or lines. dry_run previews.",
     toolset="workflows",
     guard="write",
     input_schema=object_schema(
         {
             "job_id": ID,
-            "tasks": {"type": "array", "items": TASK_ITEM},
+            "tasks": {"type": "array", "items": TASK_ITEM, "description": "Each: id, commandLine, any task_add field"},
+            "template": {
+                "type": "object",
+                "description": "A task with {i} (0-based), {value} or an object value's {key} in its strings; "
+                "{value:04d} pads",
+            },
+            "range": {"type": "array", "items": {"type": "integer"}, "description": "[first, last(, step)], inclusive"},
+            "values": {"type": "array"},
+            "lines": {"type": "string", "description": "batch:// URI of a task or node file: a task per line"},
+            "dry_run": {"type": "boolean"},
         },
-        ["job_id", "tasks"],
+        ["job_id"],
     ),
     annotations={"readOnlyHint": False, "destructiveHint": False, "idempotentHint": True},
     handler=submit,

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import mcp_types as types
 
-from batch_mcp.batch.errors import BatchError
+from batch_mcp.batch.errors import BatchError, BatchServiceError
 from batch_mcp.server import render
 from batch_mcp.server.impact import Lookups, Missing
 from batch_mcp.server.server_tools import ServerTool, object_schema
-from batch_mcp.server.workflows.common import ID, READ_ONLY_HINTS, Progress, nodes_by_state, nonzero
-from batch_mcp.server.workflows.verdict import WAITING_NODE_STATES
+from batch_mcp.server.task_changes import CHANGED_SELECT, STATE_FILTERS, TaskChanges, key_of, service_time, task_line
+from batch_mcp.server.workflows.common import ID, READ_ONLY_HINTS, Progress, nodes_by_state, nonzero, short
+from batch_mcp.server.workflows.verdict import BROKEN_NODE_STATES, WAITING_NODE_STATES
 
 if TYPE_CHECKING:
     from batch_mcp.server.server_tools import CallContext
@@ -36,15 +37,20 @@ POOL_SELECT = (
 )
 TASK_SELECT = "id,state,executionInfo,nodeInfo"
 TASK_STEPS = ("active", "preparing", "running", "completed")
+JOB_READ_EVERY = 10  # polls between reads of a waited job's own state
+SHOWN_FAILED = 10  # failed tasks a wait names
+BROKEN = {state.lower() for state in BROKEN_NODE_STATES}  # node counts and node lists spell states differently
+SETTLING = {state.lower() for state in WAITING_NODE_STATES}
 
 
 @dataclass
 class Reading:
-    done: bool
+    done: bool  # an end state: waiting longer would change nothing
     state: dict[str, Any]
     summary: str  # one line, for the progress message and the reply's headline
     progress: float
     total: float | None
+    problem: str | None = None  # why that end state is not the one asked for (errors, failures, no work)
 
 
 class Target(Protocol):
@@ -63,7 +69,7 @@ class PoolTarget:
         pool = await self.look.get("pool_get", {"pool_id": self.pool_id, "select": POOL_SELECT})
         nodes = await nodes_by_state(self.look, self.pool_id)
         target = int(pool.get("targetDedicatedNodes") or 0) + int(pool.get("targetLowPriorityNodes") or 0)
-        settling = sum(n for state, n in nodes.items() if state in WAITING_NODE_STATES)
+        settling = sum(n for state, n in nodes.items() if state.lower() in SETTLING)
         ready = sum(nodes.values()) - settling
         allocation = pool.get("allocationState")
         state = {
@@ -73,33 +79,108 @@ class PoolTarget:
             "spot": f"{pool.get('currentLowPriorityNodes', 0)}/{pool.get('targetLowPriorityNodes', 0)}",
             "nodes": nonzero(nodes),
         }
-        errors = [e.get("code") for e in pool.get("resizeErrors") or [] if isinstance(e, Mapping)]
+        errors = [e for e in pool.get("resizeErrors") or [] if isinstance(e, Mapping)]
         if errors:
-            state["resizeErrors"] = errors
+            state["resizeErrors"] = [e.get("code") for e in errors]
         states = ", ".join(f"{n} {s}" for s, n in sorted(nodes.items())) or "no nodes"
         summary = f"{allocation}, {states}"
         if errors:
-            summary += f"; resize errors: {', '.join(map(str, errors))}"
-        return Reading(allocation == "steady" and not settling, state, summary, ready, max(target, ready) or None)
+            summary += f"; resize errors: {', '.join(str(e.get('code')) for e in errors)}"
+        if pool.get("state") == "deleting":
+            return Reading(True, state, summary, ready, None, "the pool is being deleted")
+        done = allocation == "steady" and not settling
+        return Reading(done, state, summary, ready, max(target, ready) or None, _pool_problem(pool, nodes, errors))
 
 
 class JobTarget:
-    """Done: no task of the job is active or running (or the job itself has completed)."""
+    """Done: no task of the job is active or running (or the job itself has completed).
 
-    def __init__(self, look: Lookups, job_id: str) -> None:
+    Each poll reads the job's task counts (one request, whatever the job's size); when the failed
+    count grows, one more request lists the tasks that failed since the last look (`TaskChanges`),
+    so each failure is named in the progress messages as it happens. The job's own state is read
+    at the start, every JOB_READ_EVERY polls and before calling it done."""
+
+    def __init__(self, look: Lookups, job_id: str, *, stop_on_failure: bool = False) -> None:
         self.look, self.job_id, self.name = look, job_id, f"job {job_id}"
+        self.stop_on_failure = stop_on_failure
+        self.failures = TaskChanges(look.client, job_id, "failed")
+        self.failed: dict[str, dict[str, Any]] = {}  # failed tasks named so far, by id
+        self.known_failed: int | None = None  # the failed count at the last poll
+        self.job_state: str | None = None
+        self.polls = 0
+
+    async def _read_job(self) -> None:
+        try:
+            reply = await self.look.client.call("job_get", {"job_id": self.job_id, "select": "id,state"})
+        except BatchServiceError as exc:
+            if exc.status == 404:
+                raise Missing(str(exc)) from exc
+            raise
+        self.job_state = (reply.data or {}).get("state")
+        if self.failures.watermark is None:
+            self.failures.watermark = key_of(service_time(reply.headers))
 
     async def read(self) -> Reading:
-        job = await self.look.get("job_get", {"job_id": self.job_id, "select": "id,state"})
+        if self.polls % JOB_READ_EVERY == 0:
+            await self._read_job()
+        self.polls += 1
         counts = await self.look.task_counts(self.job_id)
+        unfinished = counts["active"] + counts["running"]
+        if unfinished == 0 and self.polls > 1:
+            await self._read_job()  # confirm the end with the job's own state
+        fresh = await self._new_failures(counts["failed"])
         total = counts["active"] + counts["running"] + counts["completed"]
-        state = {"state": job.get("state"), "tasks": counts}
+        job_state = self.job_state
+        state: dict[str, Any] = {"state": job_state, "tasks": counts}
+        if self.failed:
+            state["failedTasks"] = list(self.failed.values())[:SHOWN_FAILED]
         summary = (
             f"{counts['completed']}/{total} tasks complete ({counts['running']} running, "
-            f"{counts['succeeded']} succeeded, {counts['failed']} failed); job {job.get('state')}"
+            f"{counts['succeeded']} succeeded, {counts['failed']} failed); job {job_state}"
         )
-        done = job.get("state") == "completed" or counts["active"] + counts["running"] == 0
-        return Reading(done, state, summary, counts["completed"], total or None)
+        if fresh:
+            summary += "; failed now: " + ", ".join(_failed_text(t) for t in fresh[:SHOWN_FAILED])
+        progress, whole = counts["completed"], total or None
+        if job_state in ("disabling", "disabled"):
+            return Reading(True, state, summary, progress, whole, "the job is disabled")
+        if self.stop_on_failure and counts["failed"]:
+            named = ", ".join(_failed_text(t) for t in list(self.failed.values())[:SHOWN_FAILED])
+            return Reading(True, state, summary, progress, whole, f"{counts['failed']} task(s) failed: {named}")
+        done = job_state == "completed" or unfinished == 0
+        problem = None
+        if not total:
+            ended = " and has ended (was onAllTasksComplete set before tasks were added?)"
+            problem = "the job has no tasks" + (ended if job_state == "completed" else "")
+        elif counts["failed"]:
+            named = ", ".join(_failed_text(t) for t in list(self.failed.values())[:SHOWN_FAILED])
+            problem = f"{counts['failed']} of {total} task(s) failed" + (f": {named}" if named else "")
+        elif job_state == "completed" and unfinished:
+            problem = f"the job ended with {unfinished} task(s) unfinished"
+        return Reading(done, state, summary, progress, whole, problem)
+
+    async def _new_failures(self, failed: int) -> list[dict[str, Any]]:
+        """Name the tasks behind a grown failed count (those that failed before the wait, once)."""
+        before, self.known_failed = self.known_failed, failed
+        if not failed or (before is not None and failed <= before):
+            return []
+        if before is None:  # failures from before the wait: name a few, once
+            page = await self.look.client.list(
+                "task_list",
+                {"job_id": self.job_id, "filter": STATE_FILTERS["failed"], "select": CHANGED_SELECT},
+                max_items=SHOWN_FAILED,
+            )
+            found = page.items
+        else:
+            found = await self.failures.poll()
+        fresh = [task_line(t) for t in found if t.get("id") not in self.failed]
+        for line in fresh:
+            self.failed[str(line["id"])] = line
+        return fresh
+
+
+def _failed_text(task: Mapping[str, Any]) -> str:
+    code = task.get("exitCode")
+    return f"{task.get('id')} (exit {code})" if code is not None else f"{task.get('id')} ({task.get('failure')})"
 
 
 class TaskTarget:
@@ -126,7 +207,34 @@ class TaskTarget:
             summary += f" with exit code {info.get('exitCode')}" if info.get("exitCode") is not None else ""
             summary += f" ({info['failureInfo'].get('code')})" if info.get("failureInfo") else ""
         step = TASK_STEPS.index(status) if status in TASK_STEPS else 0
-        return Reading(status == "completed", state, summary, step, len(TASK_STEPS) - 1)
+        problem = None
+        failure = info.get("failureInfo") or {}
+        if status == "completed" and (
+            info.get("result") == "failure" or failure or info.get("exitCode") not in (0, None)
+        ):
+            problem = f"the task failed with exit code {info.get('exitCode')}"
+            if failure:
+                problem += f" ({failure.get('code')}: {short(failure.get('message'), 160)})"
+        return Reading(status == "completed", state, summary, step, len(TASK_STEPS) - 1, problem)
+
+
+def _pool_problem(pool: Mapping[str, Any], nodes: Mapping[str, int], errors: list[Mapping[str, Any]]) -> str | None:
+    """Why a settled pool is not what was asked for: resize errors, nodes that cannot run tasks, or
+    fewer nodes than its targets."""
+    if errors:
+        first = errors[0]
+        return f"resize error {first.get('code')}: {short(first.get('message'), 160)}"
+    broken = {state: n for state, n in nodes.items() if state.lower() in BROKEN}
+    if broken:
+        return "node(s) that cannot run tasks: " + ", ".join(f"{n} {state}" for state, n in sorted(broken.items()))
+    for kind, current, target in (
+        ("dedicated", "currentDedicatedNodes", "targetDedicatedNodes"),
+        ("spot", "currentLowPriorityNodes", "targetLowPriorityNodes"),
+    ):
+        have, want = int(pool.get(current) or 0), int(pool.get(target) or 0)
+        if have < want:
+            return f"it has {have} of {want} {kind} node(s)"
+    return None
 
 
 def choose_target(look: Lookups, args: Mapping[str, Any]) -> Target | None:
@@ -134,7 +242,9 @@ def choose_target(look: Lookups, args: Mapping[str, Any]) -> Target | None:
     if pool_id and not (job_id or task_id):
         return PoolTarget(look, pool_id)
     if job_id and not pool_id:
-        return TaskTarget(look, job_id, task_id) if task_id else JobTarget(look, job_id)
+        if task_id:
+            return TaskTarget(look, job_id, task_id)
+        return JobTarget(look, job_id, stop_on_failure=bool(args.get("stop_on_failure")))
     return None
 
 
@@ -176,22 +286,35 @@ async def wait_for(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResu
 def _reply(
     target: Target, reading: Reading, started: float, *, timed_out: bool = False, gone: bool = False
 ) -> types.CallToolResult:
-    """Headline plus the state as compact JSON in the text (the summary went out as progress already)."""
+    """A headline that leads with the outcome ("Done" only when the target reached the asked-for end
+    state without errors), then the state as compact JSON."""
     waited = round(anyio.current_time() - started, 1)
-    data = {
+    if gone:
+        outcome, reason = "stopped", f"{target.name} was deleted while waiting"
+        headline = f"Stopped after {waited:g} s: {reason}; its last state:"
+    elif timed_out:
+        outcome, reason = "timedOut", None
+        headline = (
+            f"Timed out after {waited:g} s: {target.name}: {reading.summary}; call wait_for again to keep waiting."
+        )
+    elif reading.problem:
+        outcome, reason = "stopped", reading.problem
+        headline = f"Stopped after {waited:g} s: {target.name}: {reason}."
+    else:
+        outcome, reason = "done", None
+        headline = f"Done after {waited:g} s: {target.name}: {reading.summary}"
+    data: dict[str, Any] = {
         "target": target.name,
-        "done": reading.done or gone,
+        "outcome": outcome,
+        "done": outcome == "done",
         "timedOut": timed_out,
         "waitedSeconds": waited,
         "state": reading.state,
     }
+    if reason:
+        data["reason"] = reason
     if gone:
         data["deleted"] = True
-        headline = f"{target.name} no longer exists (deleted while waiting); its last state:"
-    elif timed_out:
-        headline = f"Not done after {waited:g} s (timeout); call wait_for again to keep waiting. {target.name} now:"
-    else:
-        headline = f"Done after {waited:g} s: {target.name}"
     structured = render.json_result("", data).structured_content
     return render.text_result(
         f"{headline}\n{render.minified(render.compact(structured['state']))}", structured=structured
@@ -201,8 +324,8 @@ def _reply(
 TOOL = ServerTool(
     name="wait_for",
     title="Wait for pool, job or task",
-    description="Wait until pool_id is steady, job_id's tasks all finish, or task_id (with job_id) finishes; "
-    "returns the state, even on timeout.",
+    description="Wait until pool_id is steady, job_id's tasks all finish, or task_id (with job_id) finishes. "
+    "Replies Done, Stopped (and why) or Timed out, with the state.",
     toolset="workflows",
     guard="read",
     input_schema=object_schema(
@@ -211,6 +334,7 @@ TOOL = ServerTool(
             "job_id": ID,
             "task_id": ID,
             "timeout": {"type": "integer", "description": "Seconds (180, max 900)"},
+            "stop_on_failure": {"type": "boolean", "description": "With job_id: return at the first failed task"},
         }
     ),
     annotations=READ_ONLY_HINTS,

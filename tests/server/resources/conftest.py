@@ -29,7 +29,7 @@ from batch_mcp.server.transports import http_app, plan_http
 from tests.server.conftest import call, make_settings, text, wait_until
 
 VM = {
-    "imageReference": {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"},
+    "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
     "nodeAgentSKUId": "batch.node.ubuntu 22.04",
 }
 

@@ -134,7 +134,8 @@ async def test_templates_and_a_bounded_list_of_pools_and_active_jobs_are_offered
     async with serve(tmp_path, era) as served:
         client = served.client
         templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
-        assert "batch://jobs/{jobId}/tasks/{taskId}/files/{+path}" in templates and len(templates) == 6
+        assert "batch://jobs/{jobId}/tasks/{taskId}/files/{+path}" in templates and len(templates) == 7
+        assert "batch://jobs/{jobId}/tasks{?state}" in templates
         await run_task(client, "j1", "t1", "/bin/true")
         listed = {r.uri: r for r in (await client.list_resources()).resources}
         assert set(listed) == {"batch://pools/local", "batch://jobs/j1"}

@@ -27,7 +27,7 @@ from tests.server.conftest import call, make_settings, text, wait_until
 # (era, api-version) pairs: both protocol eras and both catalogs, without running every pair.
 ERA_VERSIONS = [("legacy", "2018-08-01.7.0"), ("2026-07-28", DEFAULT_API_VERSION)]
 IMAGE = {
-    "imageReference": {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"},
+    "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
     "nodeAgentSKUId": "batch.node.ubuntu 22.04",
 }
 FAST_RETRIES = RetryPolicy(RetrySettings(backoff_factor=0.01, backoff_max=0.05, jitter=0.0))

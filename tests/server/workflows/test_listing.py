@@ -13,7 +13,7 @@ from batch_mcp.server import assemble
 from batch_mcp.server.workflows import prompt_handlers, workflow_prompts, workflow_tools
 from batch_mcp.settings import Settings
 
-BUDGET = 2200  # bytes of tools/list for all five tools (the default list must stay within 40 KB)
+BUDGET = 2900  # bytes of tools/list for all five tools (the default list must stay within 40 KB)
 
 
 def test_the_five_tools_fit_their_share_of_the_tools_list() -> None:

@@ -39,7 +39,8 @@ async def test_waiting_for_a_job_returns_when_all_its_tasks_have_completed(
         progress = ProgressLog()
         result = await client.call_tool("wait_for", {"job_id": "work", "timeout": 60}, progress_callback=progress)
         data = result.structured_content or {}
-        assert data["done"] is True, text(result)
+        assert data["outcome"] == "stopped" and data["done"] is False, text(result)
+        assert text(result).startswith("Stopped after ") and "3 of 6 task(s) failed" in text(result)
         counts = data["state"]["tasks"]
         assert (counts["completed"], counts["succeeded"], counts["failed"]) == (6, 3, 3)
         assert progress.events[-1][:2] == (6, 6)
@@ -52,7 +53,7 @@ async def test_waiting_for_a_task_returns_its_exit_code(tmp_path: Path) -> None:
         await ok(client, "task_add", {"job_id": "one", "id": "t", "commandLine": "/bin/sh -c 'exit 4'"})
         result = await ok(client, "wait_for", {"job_id": "one", "task_id": "t", "timeout": 60})
         data = result.structured_content or {}
-        assert data["done"] is True
+        assert data["outcome"] == "stopped" and "exit code 4" in data["reason"]
         assert data["state"]["state"] == "completed" and data["state"]["exitCode"] == 4
 
 
@@ -66,9 +67,9 @@ async def test_a_timeout_returns_the_current_state_not_an_error(tmp_path: Path) 
         )
         assert not result.is_error, text(result)
         data = result.structured_content or {}
-        assert data["timedOut"] is True and data["done"] is False
+        assert data["timedOut"] is True and data["done"] is False and data["outcome"] == "timedOut"
         assert data["state"]["state"] in ("active", "preparing", "running")
-        assert "call wait_for again" in text(result)
+        assert text(result).startswith("Timed out after ") and "call wait_for again" in text(result)
         assert progress.events  # the sleeper is killed when the emulator shuts down
 
 
@@ -79,3 +80,23 @@ async def test_wrong_target_combinations_and_unknown_ids_are_tool_errors(tmp_pat
             assert result.is_error and "pool_id" in text(result), args
         result = await call(client, "wait_for", {"pool_id": "nosuchpool", "timeout": 5})
         assert result.is_error and "nosuchpool" in text(result)
+
+
+async def test_done_only_when_a_job_has_tasks_and_none_failed(tmp_path: Path) -> None:
+    async with workflow_client(tmp_path) as client:
+        await ok(client, "job_add", {"id": "empty", "poolInfo": {"poolId": "local"}})
+        result = await ok(client, "wait_for", {"job_id": "empty", "timeout": 30})
+        assert text(result).startswith("Stopped after ") and "no tasks" in text(result)
+        await ok(client, "job_add", {"id": "good", "poolInfo": {"poolId": "local"}})
+        batch = [{"id": f"t{i}", "commandLine": "/bin/true"} for i in range(3)]
+        await ok(client, "tasks_submit", {"job_id": "good", "tasks": batch})
+        result = await ok(client, "wait_for", {"job_id": "good", "timeout": 60})
+        assert text(result).startswith("Done after ") and (result.structured_content or {})["outcome"] == "done"
+
+
+async def test_a_pool_whose_resize_stopped_short_is_not_done(tmp_path: Path) -> None:
+    async with workflow_client(tmp_path, max_nodes_per_pool=2) as client:
+        await add_pool(client, "short", 5, steady=False)
+        result = await ok(client, "wait_for", {"pool_id": "short", "timeout": 60})
+        data = result.structured_content or {}
+        assert data["outcome"] == "stopped" and text(result).startswith("Stopped after "), text(result)

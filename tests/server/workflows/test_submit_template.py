@@ -1,0 +1,118 @@
+"""tasks_submit from a template: 10,000 tasks from a few hundred bytes of arguments, with today's
+guarantees (full validation, chunks, exactly once, progress), a dry run, and `lines` read only
+through the Batch file API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server.conftest import call, text
+from tests.server.workflows.conftest import ERA_VERSIONS, ProgressLog, ok, run_task, workflow_client
+from tests.server.workflows.test_submit import active_count, idle_job, task_ids
+
+pytestmark = pytest.mark.anyio
+
+FRAMES = 10_000
+TEMPLATE = {
+    "id": "frame-{value:05d}",
+    "commandLine": "/bin/sh -c 'render --frame {value} > frame-{value}.png'",
+    "environmentSettings": [{"name": "FRAME", "value": "{value}"}],
+}
+
+
+@pytest.mark.parametrize(("era", "version"), ERA_VERSIONS)
+async def test_ten_thousand_tasks_from_a_few_hundred_bytes_land_once_each_with_progress(
+    tmp_path: Path, era: str, version: str
+) -> None:
+    args = {"job_id": "bulk", "template": TEMPLATE, "range": [1, FRAMES]}
+    assert len(json.dumps(args, separators=(",", ":"))) <= 500
+    async with workflow_client(tmp_path, era, api_version=version) as client:
+        await idle_job(client)
+        progress = ProgressLog()
+        result = await client.call_tool("tasks_submit", args, progress_callback=progress)
+        assert not result.is_error, text(result)
+        data = result.structured_content or {}
+        assert (data["submitted"], data["added"], data["failed"]) == (FRAMES, FRAMES, 0)
+        assert text(result).startswith("Done: ")
+        assert progress.events[-1][:2] == (FRAMES, FRAMES)
+        ids = await task_ids(client, "bulk")
+        assert len(ids) == FRAMES and len(set(ids)) == FRAMES
+        assert {"frame-00001", "frame-10000"} <= set(ids)
+        task = (await ok(client, "task_get", {"job_id": "bulk", "task_id": "frame-00042"})).structured_content or {}
+        assert task["commandLine"] == "/bin/sh -c 'render --frame 42 > frame-42.png'"
+        assert task["environmentSettings"] == [{"name": "FRAME", "value": "42"}]
+
+        again = await ok(client, "tasks_submit", args)  # exactly once: a second call adds nothing
+        assert (again.structured_content or {})["alreadyExisted"] == FRAMES
+        assert await active_count(client, "bulk") == FRAMES
+
+
+async def test_a_dry_run_counts_and_shows_the_first_tasks_and_sends_nothing(tmp_path: Path) -> None:
+    async with workflow_client(tmp_path) as client:
+        await idle_job(client)
+        values = [{"scene": "intro", "frame": 1}, {"scene": "intro", "frame": 2}, {"scene": "end", "frame": 9}]
+        template = {"id": "{scene}-{frame}", "commandLine": "/bin/sh -c 'echo {scene} {frame} ${HOME}'"}
+        result = await ok(
+            client, "tasks_submit", {"job_id": "bulk", "template": template, "values": values, "dry_run": True}
+        )
+        data = result.structured_content or {}
+        assert data["tasks"] == 3 and [t["id"] for t in data["first"]] == ["intro-1", "intro-2", "end-9"]
+        assert text(result).startswith("Dry run: 3 valid task(s)")
+        assert "{HOME}" in text(result)  # reported as left as written
+        assert await active_count(client, "bulk") == 0
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [e["outcome"] for e in audit if e["tool"] == "tasks_submit"] == ["dry_run"]
+
+
+async def test_every_expanded_task_is_checked_against_the_full_task_model(tmp_path: Path) -> None:
+    async with workflow_client(tmp_path) as client:
+        await idle_job(client)
+        bad = {"id": "t{value}", "commandLine": "/bin/true", "constraints": {"maxTaskRetryCount": "{value}"}}
+        result = await call(client, "tasks_submit", {"job_id": "bulk", "template": bad, "range": [1, 3]})
+        assert result.is_error and "$.tasks[0].constraints.maxTaskRetryCount" in text(result)
+        assert "expanded from the template" in text(result)
+        same_ids = {"id": "same", "commandLine": "/bin/true"}
+        result = await call(client, "tasks_submit", {"job_id": "bulk", "template": same_ids, "range": [1, 2]})
+        assert result.is_error and "same id" in text(result)
+        assert await active_count(client, "bulk") == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"template": {"id": "t{i}", "commandLine": "/bin/true"}},  # no source
+        {"template": {"id": "t{i}", "commandLine": "/bin/true"}, "range": [1, 2], "values": [1]},  # two sources
+        {"tasks": [{"id": "a", "commandLine": "/bin/true"}], "range": [1, 2]},  # a source without a template
+        {"template": {"id": "t{i}", "commandLine": "/bin/true"}, "range": [1, 200_000]},  # too many
+        {"template": {"id": "t{value:>999}", "commandLine": "/bin/true"}, "range": [1, 2]},  # a huge width
+        {"template": {"id": "t{i}", "commandLine": "/bin/true"}, "lines": "/etc/passwd"},  # a host path
+        {"template": {"id": "t{i}", "commandLine": "/bin/true"}, "lines": "file:///etc/passwd"},
+        {"template": {"id": "t{i}", "commandLine": "/bin/true"}, "lines": "batch://jobs/bulk"},  # not a file
+    ],
+)
+async def test_arguments_that_make_no_tasks_are_refused_before_anything_is_sent(
+    tmp_path: Path, args: dict[str, Any]
+) -> None:
+    async with workflow_client(tmp_path) as client:
+        await idle_job(client)
+        result = await call(client, "tasks_submit", {"job_id": "bulk", **args})
+        assert result.is_error, text(result)
+        assert "Nothing was sent" in text(result) or "nothing was sent" in text(result)
+        assert await active_count(client, "bulk") == 0
+
+
+async def test_lines_of_a_task_file_make_one_task_each(tmp_path: Path) -> None:
+    async with workflow_client(tmp_path) as client:
+        await ok(client, "job_add", {"id": "inputs", "poolInfo": {"poolId": "local"}})
+        await run_task(client, "inputs", "list", "/bin/sh -c 'printf \"a.csv\\n\\nb.csv\\nc.csv\\n\"'")
+        await idle_job(client)
+        template = {"id": "load-{i}", "commandLine": "/bin/sh -c 'load {value}'"}
+        uri = "batch://jobs/inputs/tasks/list/files/stdout.txt"
+        result = await ok(client, "tasks_submit", {"job_id": "bulk", "template": template, "lines": uri})
+        assert (result.structured_content or {})["added"] == 3
+        task = (await ok(client, "task_get", {"job_id": "bulk", "task_id": "load-2"})).structured_content or {}
+        assert task["commandLine"] == "/bin/sh -c 'load c.csv'"
