@@ -31,6 +31,7 @@ import httpx2
 from batch_mcp.emulator import EmbeddedEmulator, EmulatorConfig, sandbox
 from batch_mcp.emulator.runner import ProcessRunner
 from batch_mcp.emulator.sandbox import Sandbox
+from batch_mcp.emulator.sandbox_runner import SandboxRunner
 
 API = {"api-version": "2024-02-01.19.0"}
 POOL = {
@@ -49,12 +50,19 @@ def config(runner: str, data_dir: str) -> EmulatorConfig:
     return EmulatorConfig(data_dir=data_dir, runner=runner, transition_delay=0.05, tick_interval=0.02)  # type: ignore[arg-type]
 
 
-def process_runner(kind: str, data_dir: str) -> ProcessRunner | None:
-    """Real processes on the host ("process") or in a sandbox ("sandbox:bwrap", "sandbox:unshare")."""
-    if not kind.startswith("sandbox:"):
+def process_runner(kind: str, data_dir: str) -> ProcessRunner | SandboxRunner | None:
+    """Real processes through one agent per node, as the emulator runs them, on the host
+    ("process") or in a sandbox ("sandbox:bwrap", "sandbox:unshare"); for comparison, started
+    by the emulator process itself ("direct:none"), or in a sandbox built for every task
+    ("per-task:bwrap", ...)."""
+    if kind in ("process", "instant"):
         return None
+    if kind == "direct:none":
+        return ProcessRunner()
+    how, sandbox_kind = kind.split(":")
     root = Path(tempfile.gettempdir()) if data_dir == ":memory:" else Path(data_dir)
-    return ProcessRunner(sandbox=Sandbox(kind.removeprefix("sandbox:"), hide=(root,)))  # type: ignore[arg-type]
+    box = Sandbox(sandbox_kind, hide=(root,))  # type: ignore[arg-type]
+    return SandboxRunner(box) if how == "sandbox" else ProcessRunner(sandbox=box)
 
 
 async def wait(http: httpx2.AsyncClient, path: str, done, interval: float = 0.02):
@@ -144,7 +152,8 @@ def fresh_dir(base: str | None) -> tuple[str, tempfile.TemporaryDirectory[str] |
 
 
 async def main(args: argparse.Namespace) -> None:
-    sandboxes = [f"sandbox:{kind}" for kind in ("bwrap", "unshare") if sandbox._probe(kind) is None]  # type: ignore[arg-type]
+    working = [kind for kind in ("bwrap", "unshare") if sandbox._probe(kind) is None]  # type: ignore[arg-type]
+    sandboxes = ["direct:none", *(f"{how}:{kind}" for kind in working for how in ("sandbox", "per-task"))]
     kinds = ["process", *sandboxes, "instant"]
     results: dict[str, list[float]] = {kind: [] for kind in kinds} | {"adds": []}
     results.update({f"list {v}": [] for v in args.versions})
@@ -165,17 +174,22 @@ async def main(args: argparse.Namespace) -> None:
             holder.cleanup()
     storage = "in memory" if args.data_dir == ":memory:" else "SQLite WAL on disk"
     print(f"emulator throughput: {args.tasks} trivial tasks, 1 node x 4 slots, {storage}, median of {args.runs} runs")
-    print(f"  {'tasks completed / s (real processes)':<42} {statistics.median(results['process']):8.1f}")
+    print(f"  {'tasks completed / s (host)':<48} {statistics.median(results['process']):8.1f}")
     for kind in sandboxes:
-        label = f"tasks completed / s (sandbox: {kind.split(':')[1]})"
-        print(f"  {label:<42} {statistics.median(results[kind]):8.1f}")
-    print(f"  {'tasks completed / s (instant runner)':<42} {statistics.median(results['instant']):8.1f}")
-    print(f"  {'add-collection requests / s (100 tasks)':<42} {statistics.median(results['adds']):8.1f}")
+        how, name = kind.split(":")
+        label = {
+            "direct": "tasks completed / s (host, forked by the emulator)",
+            "sandbox": f"tasks completed / s (sandbox: {name})",
+            "per-task": f"tasks completed / s ({name}, a sandbox per task)",
+        }[how]
+        print(f"  {label:<48} {statistics.median(results[kind]):8.1f}")
+    print(f"  {'tasks completed / s (instant runner)':<48} {statistics.median(results['instant']):8.1f}")
+    print(f"  {'add-collection requests / s (100 tasks)':<48} {statistics.median(results['adds']):8.1f}")
     label = "CPU ms a task (instant runner, in-process)"
-    print(f"  {label:<42} {statistics.median(CPU['instant']):8.3f}")
+    print(f"  {label:<48} {statistics.median(CPU['instant']):8.3f}")
     for version in args.versions:
         label = f"task list pages / s (1000 tasks, {version})"
-        print(f"  {label:<42} {statistics.median(results[f'list {version}']):8.1f}")
+        print(f"  {label:<48} {statistics.median(results[f'list {version}']):8.1f}")
     print("  runs: " + "; ".join(f"{k}=" + ",".join(f"{v:.1f}" for v in vals) for k, vals in results.items()))
 
 

@@ -108,6 +108,7 @@ async def dispatch(request: Request) -> Response:
             base,
         )
     response.headers["request-id"] = request_id
+    response.headers[ISOLATION_HEADER] = emulator.isolation
     gate.allow_origin(response, headers, emulator.config)
     if response.status_code < 300 and "etag" not in response.headers:
         # lists and computed results change with every read: a fresh validator, as the service sends
@@ -123,6 +124,9 @@ async def dispatch(request: Request) -> Response:
 
 
 INFO_PATH = "/.emulator"  # not a Batch path: which process serves this emulator, and how tasks run
+# on every answer: how this emulator isolates task processes, so a client sharing a state folder
+# learns of a new owner's isolation with its next response
+ISOLATION_HEADER = "x-batch-mcp-isolation"
 
 
 async def emulator_info(request: Request) -> Response:

@@ -44,7 +44,7 @@ import httpx2
 from anyio.abc import TaskGroup, TaskStatus
 
 from batch_mcp import sharedkey
-from batch_mcp.emulator.app import INFO_PATH
+from batch_mcp.emulator.app import INFO_PATH, ISOLATION_HEADER
 from batch_mcp.emulator.config import LOCAL_ACCOUNT_NAME as ACCOUNT_NAME
 from batch_mcp.emulator.config import EmulatorConfig
 from batch_mcp.emulator.runner import Runner
@@ -254,6 +254,11 @@ class SharedEmulator:
             return str(self.server.isolation)
         return str(self._info.get("isolation", "none"))
 
+    def heard(self, isolation: str | None) -> None:
+        """The isolation the serving emulator named in its latest answer (it changes with the owner)."""
+        if isolation and self.role == "attached":
+            self._info["isolation"] = isolation
+
     @property
     def owner_pid(self) -> int | None:
         if self.role == "owner":
@@ -411,12 +416,14 @@ class FolderTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         try:
-            return await self._inner.handle_async_request(request)
+            response = await self._inner.handle_async_request(request)
         except httpx2.ConnectError:
             if self._host.closing:
                 raise
-        await self._host.settle()
-        return await self._inner.handle_async_request(request)
+            await self._host.settle()
+            response = await self._inner.handle_async_request(request)
+        self._host.heard(response.headers.get(ISOLATION_HEADER))
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -1,13 +1,17 @@
 """Running a task's command line: real subprocesses, or an instant stand-in for fast tests.
 
-Both runners take a `RunSpec` (command line, folders, environment, wall-clock limit) and return a
+Runners take a `RunSpec` (command line, folders, environment, wall-clock limit) and return a
 `RunResult` (exit code or a failure as the service reports it). The backend decides what a run
-means for the task; a runner only runs.
+means for the task; a runner only runs. The emulator runs real processes through
+`sandbox_runner.SandboxRunner` (one agent per node forks them, on the host or in the node's
+sandbox); `ProcessRunner` here starts each one from the emulator itself (optionally wrapped in a
+sandbox of its own), the simple way, kept for comparison and for embedding.
 
-The process runner follows the service on Linux: the command line is split into argv like a shell
-would split words (`shlex.split`), with no expansion, redirection or pipes unless the command
-itself starts a shell (`/bin/sh -c "..."`). Each run gets its own process group, so a kill
-(terminate, wall-clock limit, node reboot, shutdown) takes the whole process tree.
+Command lines follow the service on Linux: split into argv like a shell would split words
+(`shlex.split`), with no expansion, redirection or pipes unless the command itself starts a shell
+(`/bin/sh -c "..."`). Each run gets its own process group, so a kill (terminate, wall-clock
+limit, node reboot, shutdown) takes the whole process tree. Its stdout.txt, stderr.txt and wd/
+are made inside the node folder without following any link (`contained.py`).
 """
 
 from __future__ import annotations
@@ -174,6 +178,10 @@ class ProcessRunner:
     @property
     def isolation(self) -> str:
         return self.sandbox.kind if self.sandbox is not None else "none"
+
+    @property
+    def confinement(self) -> Sandbox | None:
+        return self.sandbox
 
     def _in_sandbox(self, argv: list[str], spec: RunSpec) -> list[str] | dict[str, Any]:
         """The argv to start, or the failure to report when the program cannot run in the sandbox."""

@@ -18,6 +18,7 @@ from batch_mcp.emulator.clock import run_clock
 from batch_mcp.emulator.config import EmulatorConfig
 from batch_mcp.emulator.nodefs import NodeFiles
 from batch_mcp.emulator.runner import InstantRunner, ProcessRunner, Runner
+from batch_mcp.emulator.sandbox_runner import SandboxRunner
 from batch_mcp.emulator.store import Store
 
 log = logging.getLogger("batch_mcp.emulator")
@@ -27,7 +28,7 @@ DB_NAME = "emulator.sqlite3"
 def make_runner(config: EmulatorConfig) -> Runner:
     if config.runner == "instant":
         return InstantRunner(exit_code=config.instant_exit_code)
-    return ProcessRunner()
+    return SandboxRunner(sandbox.Sandbox("none"))  # one agent per node forks its tasks (on the host)
 
 
 def isolation_of(runner: Runner) -> str:
@@ -52,7 +53,8 @@ class Emulator:
     def _open(self) -> Backend:
         """Open the store and node folders (":memory:" → a temporary folder for node files)."""
         if self.config.in_memory:
-            self._tmp = Path(tempfile.mkdtemp(prefix="batch-emulator-"))
+            if self._tmp is None:
+                self._tmp = Path(tempfile.mkdtemp(prefix="batch-emulator-"))
             db: str | Path = ":memory:"
         else:
             root = Path(self.config.data_dir).expanduser()
@@ -64,10 +66,13 @@ class Emulator:
     async def start(self) -> Backend:
         # a sandbox that is asked for but cannot be built stops the start before anything opens
         kind = sandbox.require() if self.config.sandbox == "on" else None
-        self.backend = self._open()
-        if kind is not None and isinstance(self.runner, ProcessRunner):
+        if self.config.in_memory and self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="batch-emulator-"))
+        if kind is not None and isinstance(self.runner, (ProcessRunner, SandboxRunner)):
             # the state folder (database, key, socket) is hidden from tasks; their node folder is bound back
-            self.runner.sandbox = sandbox.Sandbox(kind, hide=(self.data_root,), network=self.config.sandbox_network)
+            box = sandbox.Sandbox(kind, hide=(self.data_root,), network=self.config.sandbox_network)
+            self.runner = SandboxRunner(box)
+        self.backend = self._open()
         self.isolation = isolation_of(self.runner)
         self.recovered = self.backend.recover()
         if self.recovered.get("requeued"):
@@ -87,6 +92,9 @@ class Emulator:
             await self._tg.__aexit__(None, None, None)
             self._tg = None
         self.runner.kill_all()
+        close = getattr(self.runner, "close", None)
+        if close is not None:
+            close()  # node agents: their sandboxes end with them
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -79,18 +79,20 @@ class Sandbox:
             unique.setdefault(str(real), real)
         return sorted(unique.values(), key=lambda p: len(p.parts))
 
-    def wrap(self, argv: Sequence[str], *, writable: Path, cwd: Path) -> list[str]:
+    def wrap(self, argv: Sequence[str], *, writable: Path, cwd: Path, expose: Sequence[Path] = ()) -> list[str]:
         """The argv that runs `argv` in the sandbox with `writable` (the node's folder) as the
-        only writable place, starting in `cwd`."""
+        only writable place, starting in `cwd`; `expose` names folders to show read-only even
+        inside hidden ones (the Python that runs a node agent)."""
         writable = Path(os.path.realpath(writable))
         cwd = Path(os.path.realpath(cwd))
+        shown = [Path(os.path.realpath(p)) for p in expose if self.hides(Path(p))]
         if self.kind == "bwrap":
-            return self._bwrap(argv, writable, cwd)
+            return self._bwrap(argv, writable, cwd, shown)
         if self.kind == "unshare":
-            return self._unshare(argv, writable, cwd)
+            return self._unshare(argv, writable, cwd, shown)
         return list(argv)
 
-    def _bwrap(self, argv: Sequence[str], writable: Path, cwd: Path) -> list[str]:
+    def _bwrap(self, argv: Sequence[str], writable: Path, cwd: Path, shown: list[Path]) -> list[str]:
         out = ["bwrap", "--die-with-parent", "--unshare-all", "--cap-drop", "ALL"]
         if self.network:
             out.append("--share-net")
@@ -98,10 +100,12 @@ class Sandbox:
         for path in self.hidden():
             if path.exists() and path != Path("/dev/shm"):  # /dev is new already
                 out += ["--tmpfs", str(path)]
+        for path in shown:
+            out += ["--ro-bind", str(path), str(path)]
         out += ["--bind", str(writable), str(writable), "--chdir", str(cwd), "--", *argv]
         return out
 
-    def _unshare(self, argv: Sequence[str], writable: Path, cwd: Path) -> list[str]:
+    def _unshare(self, argv: Sequence[str], writable: Path, cwd: Path, shown: list[Path]) -> list[str]:
         hidden = [str(p) for p in self.hidden() if p.exists()]
         return [
             sys.executable,
@@ -114,12 +118,15 @@ class Sandbox:
             "--cwd",
             str(cwd),
             *[arg for path in hidden for arg in ("--hide", path)],
+            *[arg for path in shown for arg in ("--expose", str(path))],
             "--",
             *argv,
         ]
 
     def hides(self, path: Path) -> bool:
         """Whether a file (a program, say) lies in a folder the sandbox empties."""
+        if self.kind == "none":
+            return False
         real = Path(os.path.realpath(path))
         return any(real == h or h in real.parents for h in self.hidden())
 

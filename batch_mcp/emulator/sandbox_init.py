@@ -68,24 +68,26 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
     check(libc.mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3]), f"mount {target}")
 
 
-def parse(argv: list[str]) -> tuple[bool, str, str, list[str], list[str]]:
-    network, writable, cwd, hide = False, "", "", []
+def parse(argv: list[str]) -> tuple[bool, str, str, list[str], list[str], list[str]]:
+    network, writable, cwd, hide, expose = False, "", "", [], []
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg == "--":
-            return network, writable, cwd, hide, argv[i + 1 :]
+            return network, writable, cwd, hide, expose, argv[i + 1 :]
         if arg in ("--network", "--no-network"):
             network = arg == "--network"
-        elif arg in ("--writable", "--cwd", "--hide"):
+        elif arg in ("--writable", "--cwd", "--hide", "--expose"):
             i += 1
             value = argv[i]
             if arg == "--writable":
                 writable = value
             elif arg == "--cwd":
                 cwd = value
-            else:
+            elif arg == "--hide":
                 hide.append(value)
+            else:
+                expose.append(value)
         else:
             raise Failed(f"unknown option {arg}")
         i += 1
@@ -147,10 +149,20 @@ def make_read_only(root: str) -> None:
                 raise Failed(f"cannot make {point} read-only ({exc})") from None
 
 
-def build_root(writable: str, hide: list[str]) -> str:
+def bind_read_only(fd: int, target: str) -> None:
+    mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+    kept = 0
+    for bit, flag in KEPT_FLAGS.items():
+        if os.statvfs(target).f_flag & bit:
+            kept |= flag
+    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
+
+
+def build_root(writable: str, hide: list[str], expose: list[str]) -> str:
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-    # a handle on the writable folder in this namespace, before anything covers it
+    # handles on the writable and exposed folders in this namespace, before anything covers them
     writable_fd = os.open(writable, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    shown = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)) for path in expose]
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700")  # staging, in this namespace only
     root = "/tmp/root"
     os.mkdir(root)
@@ -161,6 +173,11 @@ def build_root(writable: str, hide: list[str]) -> str:
         os.makedirs(target, exist_ok=True)  # inside an earlier tmpfs when it is not there already
         mode = "1777" if path in ("/tmp", "/var/tmp", "/dev/shm") else "0755"
         mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode}")
+    for path, fd in shown:
+        target = root + path
+        os.makedirs(target, exist_ok=True)
+        bind_read_only(fd, target)
+        os.close(fd)
     target = root + writable
     os.makedirs(target, exist_ok=True)
     mount(f"/proc/self/fd/{writable_fd}", target, None, MS_BIND | MS_REC)
@@ -190,10 +207,10 @@ def drop_privileges() -> None:
     check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 
-def child(writable: str, cwd: str, hide: list[str], command: list[str]) -> None:
+def child(writable: str, cwd: str, hide: list[str], expose: list[str], command: list[str]) -> None:
     """Pid 1 of the new pid namespace: build the view, then become the command."""
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    root = build_root(writable, hide)
+    root = build_root(writable, hide, expose)
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     pivot(root)
     os.chdir(cwd)
@@ -208,7 +225,7 @@ def child(writable: str, cwd: str, hide: list[str], command: list[str]) -> None:
 def main(argv: list[str]) -> int:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the emulator
     try:
-        network, writable, cwd, hide, command = parse(argv)
+        network, writable, cwd, hide, expose, command = parse(argv)
         if not command:
             raise Failed("no command")
         enter_namespaces(network)
@@ -218,7 +235,7 @@ def main(argv: list[str]) -> int:
     pid = os.fork()
     if pid == 0:
         try:
-            child(writable, cwd, hide, command)
+            child(writable, cwd, hide, expose, command)
         except (Failed, OSError) as exc:
             sys.stderr.write(f"sandbox: {exc}\n")
         os._exit(125)

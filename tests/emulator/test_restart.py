@@ -23,7 +23,7 @@ TASKS = 200
 
 
 @contextmanager
-def emulator_process(data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def emulator_process(data_dir: Path, sandbox: str = "off") -> Iterator[tuple[subprocess.Popen[str], str]]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -37,6 +37,8 @@ def emulator_process(data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], st
             "0.05",
             "--no-seed-pool",
             "--no-auth",  # loopback only: this test is about restarts, not authentication
+            "--sandbox",
+            sandbox,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -74,14 +76,23 @@ async def completed(api: Api) -> int:
     return (await api.get("/jobs/job/taskcounts")).json()["taskCounts"]["completed"]
 
 
+def sandbox_works() -> bool:
+    from batch_mcp.emulator.sandbox import detect
+
+    return detect().available
+
+
 @pytest.mark.slow
 @pytest.mark.anyio
-async def test_kill_9_during_a_run_then_restart_completes_every_task_once_or_requeued(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sandbox", ["off", pytest.param("on", marks=pytest.mark.skipif("not sandbox_works()"))])
+async def test_kill_9_during_a_run_then_restart_completes_every_task_once_or_requeued(
+    tmp_path: Path, sandbox: str
+) -> None:
+    """With the sandbox too: its processes die with the killed emulator, and the node folder
+    (where the tasks log, the one place a sandboxed task may write) keeps what they wrote."""
     data = tmp_path / "state"
-    log = tmp_path / "ran.txt"
-    log.touch()
-    command = f"/bin/sh -c 'sleep 0.05; echo $AZ_BATCH_TASK_ID >> {log}'"
-    with emulator_process(data) as (proc, url):
+    command = "/bin/sh -c 'sleep 0.05; echo $AZ_BATCH_TASK_ID >> $AZ_BATCH_NODE_SHARED_DIR/ran.txt'"
+    with emulator_process(data, sandbox) as (proc, url):
         await wait_up(url)
         async with httpx2.AsyncClient(base_url=url, timeout=30) as http:
             api = Api(http)
@@ -100,7 +111,7 @@ async def test_kill_9_during_a_run_then_restart_completes_every_task_once_or_req
         proc.wait()
     assert running > 0  # the kill landed while tasks were running
 
-    with emulator_process(data) as (_proc, url):
+    with emulator_process(data, sandbox) as (_proc, url):
         await wait_up(url)
         async with httpx2.AsyncClient(base_url=url, timeout=30) as http:
             api = Api(http)
@@ -110,6 +121,7 @@ async def test_kill_9_during_a_run_then_restart_completes_every_task_once_or_req
             tasks = (await api.get("/jobs/job/tasks", params={"$select": "id,state,executionInfo"})).json()["value"]
 
     assert len(tasks) == TASKS
+    (log,) = data.glob("nodes/pool/*/shared/ran.txt")
     ran = Counter(log.read_text(encoding="utf-8").split())
     requeued = 0
     for task in tasks:

@@ -261,3 +261,48 @@ async def test_resource_files_come_only_from_where_the_task_could_read(tmp_path:
             assert visible["executionInfo"]["exitCode"] == 0, visible
     finally:
         secret.unlink(missing_ok=True)
+
+
+async def test_a_reimaged_node_gets_a_fresh_sandbox_over_its_new_folder(tmp_path: Path, kind: str) -> None:
+    """One sandbox serves all of a node's tasks; a reimage makes a new node folder, and the next
+    task must run (and write) in that one, not in the folder that was removed."""
+    async with sandboxed(tmp_path / "emu") as (_, api):
+        first = await run(api, "t1", "/bin/sh -c 'echo one > out.txt'")
+        node = first["nodeInfo"]["nodeId"]
+        assert (await api.post(f"/pools/p1/nodes/{node}/reimage")).status_code == 202
+        await api.wait(f"/pools/p1/nodes/{node}", lambda n: n["state"] == "idle")
+        second = await run(api, "t2", "/bin/sh -c 'echo two > out.txt'")
+        assert second["executionInfo"]["exitCode"] == 0, second
+        assert (await api.get("/jobs/j1/tasks/t2/files/wd/out.txt")).text == "two\n"
+
+
+async def test_an_attached_process_learns_at_once_that_a_new_owner_has_no_sandbox(tmp_path: Path, kind: str) -> None:
+    """The isolation a guardrail relies on is the serving emulator's: when a sandboxed owner leaves
+    and a process without the sandbox takes over, the others' next answer says so."""
+    import anyio
+
+    folder = tmp_path / "emu"
+    sandboxed_config = fast_config(data_dir=folder, sandbox="on")
+    plain_config = fast_config(data_dir=folder)
+    owner_ready, owner_may_leave, owner_left = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def owner() -> None:
+        async with process(sandboxed_config) as (host, _):
+            assert host.role == "owner" and host.isolation() == kind
+            owner_ready.set()
+            await owner_may_leave.wait()
+        owner_left.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(owner)
+        await owner_ready.wait()
+        async with process(plain_config, poll_interval=3600) as (watcher, watcher_api):
+            assert watcher.isolation() == kind
+            async with process(plain_config, poll_interval=0.02) as (successor, _):
+                owner_may_leave.set()
+                await owner_left.wait()
+                with anyio.fail_after(10):
+                    while successor.role != "owner":  # noqa: ASYNC110 - it polls the lock
+                        await anyio.sleep(0.02)
+                assert (await watcher_api.get("/pools")).status_code == 200
+                assert watcher.role == "attached" and watcher.isolation() == "none"

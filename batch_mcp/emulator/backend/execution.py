@@ -335,7 +335,7 @@ class ExecutionOps(BackendBase):
         begin = self.now()
         try:
             prepare_folders(spec)
-            await fetch_all(resource_files or [], spec.wd, getattr(self.runner, "sandbox", None))
+            await fetch_all(resource_files or [], spec.wd, getattr(self.runner, "confinement", None))
         except FolderUnusable:
             return unusable_folder(begin)
         except ResourceFileError as exc:
