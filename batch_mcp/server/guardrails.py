@@ -82,8 +82,8 @@ CANNOT_ASK = (
 CANNOT_ASK_EXEC = (
     "{tool} would run command lines on this computer with no sandbox, which needs the user's yes, and this client "
     "cannot ask for it (it does not support elicitation). Nothing was changed. An operator can run the emulator "
-    "in a sandbox (--emulator-exec sandbox, where bubblewrap or user namespaces work) or, for trusted setups only, "
-    "allow it with --emulator-exec unrestricted."
+    "in a sandbox where bubblewrap or user namespaces work (--emulator-exec sandbox; for a `batch-mcp emulator` "
+    "run on its own, its --sandbox on) or, for trusted setups only, allow it with --emulator-exec unrestricted."
 )
 
 
