@@ -202,6 +202,8 @@ class BatchClient:
         except BatchServiceError as err:
             if plan.mode is RetryMode.CREATE and kind == "headers" and _is_exists_conflict(err):
                 return await self._resolve_conflict(plan, arguments, prepared, err, started)
+            if kind == "file_properties" and err.code is None:
+                raise await self._explain_head_error(prepared, err) from None
             raise
         return self._shape(plan.result, reply)
 
@@ -460,6 +462,26 @@ class BatchClient:
             attempts=err.attempts,
             recovered=True,
         )
+
+    async def _explain_head_error(self, prepared: Prepared, err: BatchServiceError) -> BatchServiceError:
+        """A HEAD's error reply has no body, so no Batch code: the agent could not tell a missing job
+        from a missing task, node or file. The same URL as a one-byte GET answers with the code."""
+        headers = {**prepared.headers, "ocp-range": "bytes=0-0", "Accept-Encoding": "identity"}
+        label = f"GET {prepared.path}"
+        try:
+            reply = await self._exchange(
+                "GET", self.endpoint + prepared.path, self._params(prepared), headers, None, RetryMode.SAFE, label,
+                stream=True,
+            )
+        except BatchServiceError as explained:
+            if explained.code is not None:
+                explained.method, explained.attempts = "HEAD", err.attempts + explained.attempts
+                return explained
+            return err
+        except BatchError:
+            return err
+        await reply.response.aclose()  # it exists after all (created meanwhile): keep the HEAD's answer
+        return err
 
     # -- the retry loop -------------------------------------------------------------------------
 

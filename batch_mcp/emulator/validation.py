@@ -13,7 +13,7 @@ import copy
 import math
 import re
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -112,7 +112,8 @@ def validate_body(catalog_version: str, tool_name: str, body: Any, *, strict: bo
     if not isinstance(body, dict):
         raise errors.invalid_body("The request body must be a JSON object.")
     validator = body_validator(catalog_version, tool_name, strict, enums)
-    coerce_scalars(validator.schema, body, validator.schema.get("$defs", {}))
+    schema = cast(dict[str, Any], validator.schema)  # ours is always an object schema, never a boolean one
+    coerce_scalars(schema, body, schema.get("$defs", {}))
     problems = sorted(validator.iter_errors(body), key=lambda e: (e.validator != "required", list(e.absolute_path)))
     if problems:
         raise to_batch_error(problems[0])

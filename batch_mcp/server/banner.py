@@ -26,7 +26,9 @@ def banner(parts: Assembly, *, no_confirm: bool, http_plan: HttpPlan | None = No
     lines = [
         f"batch-mcp {__version__} · Azure Batch api-version {parts.catalog.api_version}",
         f"backend:    {backend}",
-        f"tools:      {listed} listed, {enabled} enabled (toolsets: {','.join(s.tools or s.toolsets)})"
+        f"tools:      {listed} listed, {enabled} enabled "
+        + (f"(tools: {','.join(s.tools)})" if s.tools else f"(toolsets: {','.join(s.toolsets)})")
+        + (f", excluding {','.join(s.exclude_tools)}" if s.exclude_tools else "")
         + (" · READ-ONLY" if s.read_only else ""),
         f"guardrails: confirmation {'OFF (--no-confirm)' if no_confirm else 'on'} · max nodes "
         f"{s.max_nodes if s.max_nodes is not None else 'unlimited'} · audit log {s.audit_log or 'off'}",

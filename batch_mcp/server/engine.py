@@ -85,7 +85,7 @@ class Engine:
     async def call(self, name: str, args: Mapping[str, Any] | None, ctx: CallContext) -> types.CallToolResult:
         tool = self.lookup(name)
         args = dict(args or {})
-        outcome = _Outcome(self.audit, tool, args, ctx.principal, ctx.user)
+        outcome = _Outcome(self.audit, tool, args, ctx.principal, ctx.user, found=ctx.secrets)
         refused = self.guardrails.availability(tool)
         if refused:
             return outcome.done("refused", render.error_result(refused.text))
@@ -239,6 +239,20 @@ def _scrub(result: types.CallToolResult, secrets: set[str]) -> None:
                 block.text = block.text.replace(secret, MASK)
 
 
+def _scrubbed(value: Any, secrets: set[str]) -> Any:
+    """A copy of arguments with every secret value masked wherever it is quoted (a command line
+    that echoes the DB_PASSWORD it was given, a template's values)."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, Mapping):
+        return {key: _scrubbed(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(item, secrets) for item in value]
+    return value
+
+
 def parse_range(value: str | None) -> tuple[int, int | None] | None:
     if not value:
         return None
@@ -263,9 +277,12 @@ class _Outcome:
         args: Mapping[str, Any],
         principal: str | None,
         user: Mapping[str, Any] | None = None,
+        *,
+        found: set[str] | None = None,
     ) -> None:
         self.log, self.tool, self.args, self.principal, self.user = log, tool, args, principal, user
         self.secrets = secret_values(args)
+        self.found = found if found is not None else set()  # filled in by the handler as it runs
 
     def done(
         self,
@@ -275,15 +292,16 @@ class _Outcome:
         request_id: str | None = None,
         response: Mapping[str, Any] | None = None,
     ) -> types.CallToolResult:
-        if self.secrets:
-            _scrub(result, self.secrets)
+        secrets = self.secrets | self.found
+        if secrets:
+            _scrub(result, secrets)
         if self.tool.guard != "read" and self.tool.name != "batch_call":
             detail = None
             if outcome != "ok" and result.content and isinstance(result.content[0], types.TextContent):
                 detail = result.content[0].text
             self.log.record(
                 tool=self.tool.name,
-                arguments=self.args,
+                arguments=_scrubbed(self.args, secrets) if secrets else self.args,
                 outcome=outcome,
                 request_id=request_id,
                 principal=self.principal,

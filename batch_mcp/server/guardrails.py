@@ -150,10 +150,18 @@ class Guardrails:
             effects: tuple[Effect, ...] = getattr(tool, "effects", ())
             questions.extend(await effect_impacts(self.lookups, effects, sent))
         if self.exec_policy is not None and self.exec_policy.asks():
-            found = list(command_lines(sent))
+            # A template's command lines are shown filled in, and exactly those are sent (a file of
+            # lines may change after the question).
+            spell_out = getattr(tool, "spell_out", None)
+            try:
+                runs = await spell_out(self.lookups.client, sent) if spell_out else sent
+            except ValueError as exc:
+                return Refuse(f"{exc} Nothing was sent to Batch.")
+            found = list(command_lines(runs)) if runs is not None else []
             if found:
                 questions.append(self.exec_policy.question(tool.name, found))
                 unasked = CANNOT_ASK_EXEC.format(tool=tool.name)
+                sent = runs or sent
         changed = sent if sent is not args else None
         if questions:
             return Confirm("\n\n".join(questions), plan, changed, note, unasked)

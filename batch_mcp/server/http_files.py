@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 from batch_mcp.batch.errors import BatchError, BatchServiceError
 from batch_mcp.server.file_windows import CONTENT_TOOLS, PROPERTIES_TOOLS
 from batch_mcp.server.runtime import BackendUnavailable
-from batch_mcp.server.uris import BatchUri, UriError, parse_uri
+from batch_mcp.server.uris import BatchUri, UriError, not_served, parse_uri
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,9 @@ class FileStreamEndpoint:
             target = _target(scope)
         except UriError as exc:
             await _error(404, "NotAFileResource", str(exc))(scope, receive, send)
+            return
+        if target.reader not in live.engine.selection.enabled:
+            await _error(403, "ToolNotEnabled", not_served(target))(scope, receive, send)
             return
         client = live.engine.client
         async with AsyncExitStack() as stack:

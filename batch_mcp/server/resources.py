@@ -28,7 +28,7 @@ from batch_mcp.server.file_windows import Window, WindowError, mime_type, read_w
 from batch_mcp.server.http_files import file_routes
 from batch_mcp.server.runtime import BackendUnavailable
 from batch_mcp.server.task_changes import DEFAULT_STATE, recent_task_changes
-from batch_mcp.server.uris import TEMPLATES, BatchUri, UriError, format_uri, parse_uri
+from batch_mcp.server.uris import TEMPLATES, BatchUri, UriError, format_uri, not_served, parse_uri
 
 if TYPE_CHECKING:
     from batch_mcp.server.backend import Live
@@ -110,6 +110,8 @@ async def read_resource(
     except UriError as exc:
         raise MCPError(code=types.INVALID_PARAMS, message=str(exc), data={"uri": params.uri}) from None
     live = await _live(ctx)
+    if target.reader not in live.engine.selection.enabled:
+        raise MCPError(code=types.INVALID_PARAMS, message=not_served(target), data={"uri": params.uri})
     client = live.engine.client
     try:
         if target.is_file:

@@ -2,7 +2,7 @@
 
 1. `--read-only` keeps only tools whose `readOnlyHint` is true. It wins over everything, an
    explicit `--tools` included.
-2. `--exclude-tools` removes tools by name.
+2. `--exclude-tools` removes tools by name, and the server's own tools that act through them.
 3. `--tools` (an allow-list) names exactly the tools to offer; toolsets are then ignored.
 4. Otherwise `--toolsets` picks what `tools/list` shows: `default` (the curated set below), `all`,
    or toolset names. Tools outside the listed set stay reachable through `batch_tools` (which runs
@@ -115,6 +115,9 @@ def select(
 
     enabled = {name for name, tool in tools.items() if not read_only or tool.read_only}
     enabled -= set(exclude)
+    # A server tool that acts through an excluded operation goes with it (tasks_submit adds tasks
+    # through task_add_collection, file_tail reads through task_file_get, ...).
+    enabled -= {name for name, tool in tools.items() if set(exclude) & set(getattr(tool, "uses", ()))}
     if allow:
         enabled &= set(allow)
         listed = [name for name in tools if name in enabled]

@@ -55,9 +55,16 @@ class CallContext:
     principal: str | None = None
     user: Mapping[str, Any] | None = None  # the signed-in Entra ID user (object id, name), for the audit log
     failure: BatchError | None = None  # the Batch error that ended the call, for callers that map it (the CLI)
+    # Secrets a handler found that the arguments do not show by name (a template's values filling a
+    # DB_PASSWORD entry): scrubbed from the result and the audit log like the arguments' own.
+    secrets: set[str] = field(default_factory=set)
 
 
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[types.CallToolResult]]
+# What a call will run, for the execution policy's question: the arguments with every command line
+# filled in (a template's values or file lines), sent as shown; None when the call runs nothing (a dry
+# run). Raises ValueError when the arguments can make no tasks.
+SpellOut = Callable[["BatchClient", Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]]
 
 
 def tool_annotations(
@@ -82,6 +89,10 @@ class ServerTool:
     handler: Handler
     annotations: Mapping[str, bool] = field(default_factory=dict)
     output_schema: Mapping[str, Any] | None = None
+    spell_out: SpellOut | None = None
+    # The catalog operations this tool reads or changes through: excluding any of them (--exclude-tools)
+    # disables this tool too, so an exclusion holds on every route to the same effect.
+    uses: tuple[str, ...] = ()
 
     @property
     def read_only(self) -> bool:

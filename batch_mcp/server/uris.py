@@ -16,14 +16,28 @@ percent-encoded; `/` separates path segments and is never encoded.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from batch_mcp.catalog.bounds import ARG_BOUNDS, PATTERN_TEXTS
 
 SCHEME = "batch"
 Kind = Literal["pool", "node", "job", "task", "node_file", "task_file", "job_tasks"]
 TASK_STATES = ("completed", "failed", "running")
 MAX_TAIL_LINES = 100_000
+
+
+READERS: dict[Kind, str] = {
+    "pool": "pool_get",
+    "node": "node_get",
+    "job": "job_get",
+    "task": "task_get",
+    "node_file": "node_file_get",
+    "task_file": "task_file_get",
+    "job_tasks": "task_list",
+}
 
 
 class UriError(ValueError):
@@ -146,6 +160,11 @@ class BatchUri:
         return f"{uri}?state={self.state}" if self.kind == "job_tasks" else uri
 
     @property
+    def reader(self) -> str:
+        """The catalog operation that reads this resource: it must be enabled for the resource to be."""
+        return READERS[self.kind]
+
+    @property
     def args(self) -> dict[str, str]:
         """The catalog tool arguments that name this resource."""
         names = {
@@ -201,8 +220,31 @@ def file_uri(kind: Kind, ids: tuple[str, ...], path: str, *, start: int | None =
     return format_uri(kind, ids, path) + _format_query(FileQuery(start=start, end=end))
 
 
+def not_served(target: BatchUri) -> str:
+    """Why a resource is refused: the operation that reads it is not enabled on this server."""
+    return (
+        f"{target.reader} is not enabled on this server (--tools / --exclude-tools), so its resources are not "
+        "served either."
+    )
+
+
 def parse_uri(uri: str) -> BatchUri:
-    """Parse a `batch://` URI; raises UriError with a message a model can act on."""
+    """Parse a `batch://` URI; raises UriError with a message a model can act on. Its ids and path
+    obey the bounds every tool argument is checked against (no NUL or control characters, ids of
+    1 to 64 letters, digits, hyphens and underscores, ...), so nothing outside them reaches Batch."""
+    target = _parse(uri)
+    for name, value in target.args.items():
+        pattern = ARG_BOUNDS.get(name, {}).get("pattern")
+        if pattern and not re.match(pattern, value):
+            raise UriError(f"{name} {_shown(value)}: expected {PATTERN_TEXTS.get(pattern, pattern)}")
+    return target
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:80] + "...")
+
+
+def _parse(uri: str) -> BatchUri:
     parts = urlsplit(uri)
     if parts.scheme != SCHEME:
         raise UriError(f"not a {SCHEME}:// URI: {uri!r}")

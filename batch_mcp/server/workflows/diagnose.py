@@ -59,6 +59,7 @@ async def diagnose(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResu
         node = cast("dict[str, Any] | None", node)
         tails["stderr.txt"], tails["stdout.txt"], facts.node = stderr, stdout, node
         facts.stderr = stderr.text if stderr else ""
+        facts.stdout = stdout.text if stdout else ""
         if node and _start_task_failed(node):
             startup = await _tail(
                 client,
@@ -118,7 +119,7 @@ async def _why_waiting(look: Lookups, job_id: str, facts: Facts, notes: list[str
     try:
         facts.pool = await look.get("pool_get", {"pool_id": pool_id, "select": POOL_SELECT})
     except Missing:
-        notes.append(f"the job's pool {pool_id} does not exist")
+        facts.pool_missing = True
         return
     except BatchError as exc:
         notes.append(f"pool {pool_id}: not readable ({short(exc, 140)})")
@@ -205,4 +206,5 @@ TOOL = ServerTool(
     input_schema=object_schema({"job_id": ID, "task_id": ID}, ["job_id", "task_id"]),
     annotations=READ_ONLY_HINTS,
     handler=diagnose,
+    uses=("task_get", "task_file_get", "node_get", "node_file_get"),
 )

@@ -170,4 +170,5 @@ TOOL = ServerTool(
     ),
     annotations=READ_ONLY_HINTS,
     handler=file_tail,
+    uses=("task_file_get", "node_file_get"),
 )

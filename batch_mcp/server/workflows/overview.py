@@ -164,4 +164,5 @@ TOOL = ServerTool(
     input_schema=object_schema({}),
     annotations=READ_ONLY_HINTS,
     handler=overview,
+    uses=("pool_list", "job_list"),
 )

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 import mcp_types as types
 
 from batch_mcp.catalog import Catalog
-from batch_mcp.redaction import redact
+from batch_mcp.redaction import redact, secret_values
 from batch_mcp.server import render
 from batch_mcp.server.server_tools import ServerTool, object_schema
 from batch_mcp.server.workflows.common import ID, Progress, short
-from batch_mcp.server.workflows.fanout import TemplateError, expand, line_values, range_values
+from batch_mcp.server.workflows.fanout import TemplateError, expand, line_values, placeholder_names, range_values
 
 if TYPE_CHECKING:
     from batch_mcp.batch import BatchClient
@@ -106,12 +106,38 @@ async def tasks_from(client: BatchClient, args: Mapping[str, Any]) -> tuple[list
     values: Iterable[Any]
     if sources[0] == "range":
         values = range_values(args["range"])
+        _refuse_position_for_numbers(args["template"], values)
     elif sources[0] == "values":
         values = args["values"]
     else:
         values = line_values(await read_lines_file(client, args["lines"]))
     expansion = expand(args["template"], values, limit=MAX_TASKS)
     return expansion.tasks, expansion.unknown
+
+
+async def spelled_out(client: BatchClient, args: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The call as the execution policy shows it: a template filled from `values` or `lines` becomes
+    the tasks it makes (so the user sees, and Batch gets, the command lines as read now). A range
+    fills in numbers only, so its template says all there is; a dry run runs nothing."""
+    if args.get("dry_run"):
+        return None
+    if args.get("template") is None or args.get("range") is not None:
+        return args
+    tasks, _ = await tasks_from(client, args)
+    kept = {key: value for key, value in args.items() if key not in ("template", *SOURCES)}
+    return {**kept, "tasks": tasks}
+
+
+def _refuse_position_for_numbers(template: Any, numbers: range) -> None:
+    """`{i}` is the 0-based position and `{value}` the range's number. A template that fills only
+    `{i}` from a range not starting at 0 would run frames 0..N-1 for a range 1..N: refused."""
+    names = placeholder_names(template)
+    if "i" in names and "value" not in names and numbers != range(len(numbers)):
+        raise SubmitError(
+            f"The template fills {{i}}, the 0-based position ({0}..{len(numbers) - 1}), and never {{value}}, "
+            f"the range's numbers ({numbers[0]}..{numbers[-1]}): write {{value}} for the numbers, "
+            f"or give range [0, {len(numbers) - 1}] if positions are meant."
+        )
 
 
 async def read_lines_file(client: BatchClient, uri: str) -> str:
@@ -144,6 +170,8 @@ async def submit(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
         tasks, unknown = await tasks_from(ctx.engine.client, args)
     except (SubmitError, TemplateError) as exc:
         return render.error_result(f"{exc} Nothing was sent to Batch.")
+    if args.get("template") is not None:  # values that filled a DB_PASSWORD entry are secrets too
+        ctx.secrets |= secret_values(tasks)
     if not tasks:
         return render.error_result("No tasks to submit (the range, values or lines are empty).")
     problems, bad = invalid_tasks(ctx.engine.catalog, tasks)
@@ -210,9 +238,9 @@ def _preview(job_id: str, tasks: list[dict[str, Any]], unfilled: str) -> types.C
     if len(tasks) > SHOWN_PREVIEW:
         data["last"] = tasks[-1]
     lines = [f"Dry run: {len(tasks)} valid task(s) for job {job_id}; nothing was sent. First ones:"]
-    lines.extend(render.minified(task) for task in shown)
+    lines.extend(render.minified(redact(task)) for task in shown)
     if "last" in data:
-        lines.append("last: " + render.minified(data["last"]))
+        lines.append("last: " + render.minified(redact(data["last"])))
     if unfilled:
         lines.append(unfilled)
     return render.text_result("\n".join(lines), structured=redact(data))
@@ -252,4 +280,6 @@ TOOL = ServerTool(
     ),
     annotations={"readOnlyHint": False, "destructiveHint": False, "idempotentHint": True},
     handler=submit,
+    spell_out=spelled_out,
+    uses=("task_add_collection",),
 )

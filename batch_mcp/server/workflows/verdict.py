@@ -21,6 +21,8 @@ EXIT_MEANINGS = {
     139: "segmentation fault",
     143: "terminated (SIGTERM)",
 }
+# Failure codes that only restate the command's own exit code (the service's, and older names).
+OWN_EXIT_CODES = frozenset({"FailureExitCode", "TaskFailedExitCode", "NonZeroExitCode"})
 WAITING_NODE_STATES = frozenset({"creating", "starting", "waitingForStartTask", "rebooting", "reimaging"})
 BROKEN_NODE_STATES = frozenset({"startTaskFailed", "unusable", "offline", "unknown"})
 
@@ -33,7 +35,9 @@ class Facts:
     pool: Mapping[str, Any] | None = None
     pool_nodes: dict[str, int] = field(default_factory=dict)  # nodes by state, for a waiting task
     stderr: str = ""
+    stdout: str = ""
     startup_stderr: str = ""
+    pool_missing: bool = False  # the job's pool was read and Batch said it does not exist
 
 
 def last_line(text: str) -> str:
@@ -68,19 +72,32 @@ def _completed(info: Mapping[str, Any], facts: Facts) -> str:
             "reactivate the task to run it again."
         )
     node_note = _node_note(facts)
+    if failure.get("code") and failure.get("code") not in OWN_EXIT_CODES and isinstance(code, int) and code != 0:
+        # Batch ended the process (a time limit, a terminate): its exit code is the kill, not the cause.
+        return (
+            f"Batch ended it: {failure.get('code')}: {short(failure.get('message'), 200)} "
+            f"(exit code {code})." + _output(facts) + node_note
+        )
     if isinstance(code, int) and code != 0:
         text = f"The command failed with exit code {code}"
         meaning = EXIT_MEANINGS.get(code)
         if meaning:
             text += f" ({meaning})"
-        line = last_line(facts.stderr)
-        text += f"; stderr ends with: {line}" if line else "; stderr is empty, see stdout"
-        return text + "." + node_note
+        return text + "." + _output(facts) + node_note
     if failure:
         return (
             f"Batch could not run the command: {failure.get('code')}: {short(failure.get('message'), 200)}" + node_note
         )
     return "Completed without a recorded result." + node_note
+
+
+def _output(facts: Facts) -> str:
+    """What the task's own output says: the last line of stderr, else of stdout."""
+    line = last_line(facts.stderr)
+    if line:
+        return f" Its stderr ends with: {line}."
+    out = last_line(facts.stdout)
+    return f" Its stderr is empty; stdout ends with: {out}." if out else " Its stderr and stdout are empty."
 
 
 def _node_note(facts: Facts) -> str:
@@ -112,6 +129,12 @@ def _waiting(facts: Facts, retries: int) -> str:
         return f"Not scheduled: its job is {job.get('state')}."
     pool = facts.pool
     if pool is None:
+        pool_id = (job.get("poolInfo") or {}).get("poolId")
+        if facts.pool_missing and pool_id:
+            return (
+                f"Waiting: the job's pool {pool_id} does not exist; create it, or point the job at an existing "
+                "pool (job_update poolInfo, while the job is disabled)."
+            )
         return "Waiting to be scheduled; its pool could not be read (an auto pool, or deleted?)."
     nodes = facts.pool_nodes
     pool_id = pool.get("id")

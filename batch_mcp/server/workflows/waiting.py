@@ -212,7 +212,8 @@ class TaskTarget:
         if status == "completed" and (
             info.get("result") == "failure" or failure or info.get("exitCode") not in (0, None)
         ):
-            problem = f"the task failed with exit code {info.get('exitCode')}"
+            code = info.get("exitCode")
+            problem = "the task failed" + (f" with exit code {code}" if code is not None else "")
             if failure:
                 problem += f" ({failure.get('code')}: {short(failure.get('message'), 160)})"
         return Reading(status == "completed", state, summary, step, len(TASK_STEPS) - 1, problem)
@@ -339,4 +340,5 @@ TOOL = ServerTool(
     ),
     annotations=READ_ONLY_HINTS,
     handler=wait_for,
+    uses=("pool_get", "job_get", "task_get"),
 )

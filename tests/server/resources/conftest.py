@@ -143,10 +143,10 @@ class HttpServed:
 
 
 @asynccontextmanager
-async def http_serve(tmp_path: Path) -> AsyncIterator[HttpServed]:
+async def http_serve(tmp_path: Path, **overrides: Any) -> AsyncIterator[HttpServed]:
     """The server over Streamable HTTP on a free loopback port, built the way `batch-mcp --transport http` builds
     it (bearer token, file routes), in this process so tests can look at its runtime."""
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, **overrides)
     parts = assemble(settings)
     ref = RuntimeRef()
     server = build_server(settings, parts.catalog, parts.selection, parts.server_tools, runtime_ref=ref)

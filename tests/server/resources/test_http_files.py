@@ -103,3 +103,11 @@ async def test_paths_that_are_not_file_resources_are_not_found(tmp_path: Path) -
 )
 def test_range_headers_are_parsed_against_the_file_size(header: str, expected: tuple[int, int] | None) -> None:
     assert parse_byte_range(header, 100) == expected
+
+
+async def test_a_path_outside_batchs_bounds_is_a_client_error_not_a_bad_gateway(tmp_path: Path) -> None:
+    async with http_serve(tmp_path) as served, served.http(served.token) as http:
+        for path in ("/files/jobs/j1/tasks/t1/files/stdout.txt%00", "/files/jobs/" + "j" * 100 + "/tasks/t1/files/a"):
+            answer = await http.get(path)
+            assert answer.status_code in (400, 404), (path, answer.status_code, answer.text)
+            assert "NotAFileResource" in answer.text, answer.text

@@ -45,10 +45,10 @@ def test_there_is_one_template_per_kind_and_their_examples_parse() -> None:
 
 
 def test_ids_and_path_segments_with_reserved_characters_round_trip() -> None:
-    uri = format_uri("task_file", ("job one", "t#1"), "wd/my file?.txt")
-    assert uri == "batch://jobs/job%20one/tasks/t%231/files/wd/my%20file%3F.txt"
+    uri = format_uri("node_file", ("p-1", "node #1"), "wd/my file?.txt")  # node ids may hold any printable
+    assert uri == "batch://pools/p-1/nodes/node%20%231/files/wd/my%20file%3F.txt"
     target = parse_uri(uri)
-    assert target.ids == ("job one", "t#1")
+    assert target.ids == ("p-1", "node #1")
     assert target.path == "wd/my file?.txt"
 
 
@@ -94,4 +94,21 @@ def test_with_query_builds_the_uri_of_another_window() -> None:
 )
 def test_uris_this_server_does_not_serve_are_refused(uri: str) -> None:
     with pytest.raises(UriError):
+        parse_uri(uri)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "batch://jobs/j1/tasks/t1/files/stdout.txt%00",  # NUL: never sent to Batch
+        "batch://jobs/j1/tasks/t1/files/wd/a%0Ab.txt",  # a line break in a path
+        "batch://jobs/" + "j" * 65 + "/tasks/t1",  # ids are 1 to 64 letters, digits, - and _
+        "batch://jobs/j%20one",
+        "batch://pools/p1/nodes/n%00",
+        "batch://jobs/j1/tasks/t1/files/" + "a" * 5000,
+    ],
+)
+def test_ids_and_paths_outside_batchs_bounds_are_refused_before_anything_is_sent(uri: str) -> None:
+    """The bounds every tool argument is checked against hold for resource URIs and /files/ too."""
+    with pytest.raises(UriError, match=r"id of 1 to 64|no control characters|1 to 4096"):
         parse_uri(uri)

@@ -72,3 +72,23 @@ async def test_an_unknown_task_is_a_tool_error_with_a_hint(tmp_path: Path) -> No
         result = await call(client, "task_diagnose", {"job_id": "j", "task_id": "ghost"})
         assert result.is_error
         assert "404" in text(result) and "task_list" in text(result)
+
+
+async def test_batch_ended_tasks_and_programs_that_never_ran_are_told_plainly(tmp_path: Path) -> None:
+    """A task over its maxWallClockTime is named as such (not "out of memory" from exit code 137);
+    a program that was never found has no exit code, and no verdict says "exit code None"."""
+    async with workflow_client(tmp_path) as client:
+        await ok(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})
+        await run_task(client, "j", "slow", "/bin/sleep 30", constraints={"maxWallClockTime": "PT1S"})
+        data = (await ok(client, "task_diagnose", {"job_id": "j", "task_id": "slow"})).structured_content or {}
+        assert data["verdict"].startswith("Batch ended it: MaxWallClockTimeExceeded"), data["verdict"]
+        assert "stderr and stdout are empty" in data["verdict"]
+
+        await ok(client, "task_add", {"job_id": "j", "id": "nothere", "commandLine": "/no/such/program"})
+        waited = await ok(client, "wait_for", {"job_id": "j", "task_id": "nothere", "timeout": 30})
+        assert "CommandProgramNotFound" in text(waited) and "None" not in text(waited), text(waited)
+
+        await ok(client, "job_add", {"id": "orphan", "poolInfo": {"poolId": "gone"}})
+        await ok(client, "task_add", {"job_id": "orphan", "id": "w", "commandLine": "/bin/true"})
+        data = (await ok(client, "task_diagnose", {"job_id": "orphan", "task_id": "w"})).structured_content or {}
+        assert data["verdict"].startswith("Waiting: the job's pool gone does not exist"), data["verdict"]

@@ -116,3 +116,24 @@ async def test_lines_of_a_task_file_make_one_task_each(tmp_path: Path) -> None:
         assert (result.structured_content or {})["added"] == 3
         task = (await ok(client, "task_get", {"job_id": "bulk", "task_id": "load-2"})).structured_content or {}
         assert task["commandLine"] == "/bin/sh -c 'load c.csv'"
+
+
+async def test_a_range_filling_only_the_zero_based_position_is_refused_as_an_off_by_one(tmp_path: Path) -> None:
+    """`{i}` is the 0-based position, `{value}` the range's number. A model asking for frames 1 to 5
+    with `frame {i}` would render frames 0 to 4: refused before anything is sent, saying which to
+    write. With the numbers used, or a range that starts at 0, `{i}` is fine."""
+    async with workflow_client(tmp_path) as client:
+        await idle_job(client)
+        template = {"id": "f{i}", "commandLine": "/bin/echo frame {i}"}
+        result = await call(client, "tasks_submit", {"job_id": "bulk", "template": template, "range": [1, 5]})
+        assert result.is_error, text(result)
+        assert "{value}" in text(result) and "[0, 4]" in text(result), text(result)
+        assert await active_count(client, "bulk") == 0
+
+        for args in (
+            {"template": template, "range": [0, 4]},
+            {"template": {"id": "f{i}", "commandLine": "/bin/echo frame {value}"}, "range": [1, 5]},
+            {"template": template, "values": ["a", "b"]},
+        ):
+            result = await call(client, "tasks_submit", {"job_id": "bulk", **args, "dry_run": True})
+            assert not result.is_error, text(result)

@@ -23,10 +23,6 @@ def test_a_known_exit_code_is_explained_and_the_last_stderr_line_quoted() -> Non
     assert "exit code 127" in text and "command not found" in text and "mytool: not found" in text
 
 
-def test_an_empty_stderr_points_to_stdout() -> None:
-    assert "stderr is empty" in verdict(Facts(task=completed(2)))
-
-
 def test_retries_are_counted() -> None:
     assert "retried 3 time(s)" in verdict(Facts(task=completed(1, retryCount=3)))
 
@@ -62,3 +58,31 @@ def test_running_and_waiting_states() -> None:
     assert "busy" in busy
     assert "job is disabled" in verdict(Facts(task=waiting, job={"state": "disabled"}))
     assert "depends on" in verdict(Facts(task={"state": "active", "dependsOn": {"taskIds": ["a"]}}))
+
+
+def test_a_task_batch_ended_leads_with_why_not_with_the_kill_signal() -> None:
+    """A task killed for running past its maxWallClockTime exits 137; the verdict must not read
+    "out of memory" but name the limit Batch enforced."""
+    failure = {
+        "category": "usererror",
+        "code": "MaxWallClockTimeExceeded",
+        "message": "The task ran longer than its maxWallClockTime and was ended.",
+    }
+    text = verdict(Facts(task=completed(137, failure)))
+    assert text.startswith("Batch ended it: MaxWallClockTimeExceeded"), text
+    assert "out of memory" not in text
+    plain = {"category": "usererror", "code": "FailureExitCode", "message": "The task exited with a failure code."}
+    assert verdict(Facts(task=completed(3, plain))).startswith("The command failed with exit code 3")
+
+
+def test_empty_stderr_and_stdout_are_said_to_be_empty() -> None:
+    assert "stderr and stdout are empty" in verdict(Facts(task=completed(2)))
+    with_stdout = verdict(Facts(task=completed(2), stdout="loading\ncould not open input.csv\n"))
+    assert "stderr is empty; stdout ends with: could not open input.csv" in with_stdout, with_stdout
+
+
+def test_a_task_whose_job_names_a_missing_pool_says_so() -> None:
+    text = verdict(
+        Facts(task={"state": "active"}, job={"state": "active", "poolInfo": {"poolId": "gone"}}, pool_missing=True)
+    )
+    assert "pool gone does not exist" in text, text
