@@ -129,10 +129,11 @@ class Emulator:
             self.runner = SandboxRunner(box)
         self.backend = self._open()
         self.isolation = isolation_of(self.runner)
+        store = self.backend.store
         try:
-            keep_sandbox_promise(self.store, self.isolation, runs_processes=self.config.runner != "instant")
+            keep_sandbox_promise(store, self.isolation, runs_processes=self.config.runner != "instant")
         except SandboxPromised:
-            self.store.close()
+            store.close()
             self.store = None
             raise
         self.recovered = self.backend.recover()
@@ -153,9 +154,8 @@ class Emulator:
             await self._tg.__aexit__(None, None, None)
             self._tg = None
         self.runner.kill_all()
-        close = getattr(self.runner, "close", None)
-        if close is not None:
-            close()  # node agents: their sandboxes end with them
+        if isinstance(self.runner, SandboxRunner):
+            await self.runner.aclose()  # node agents end their tasks, and their sandboxes end with them
         if self.store is not None:
             self.store.close()
             self.store = None
