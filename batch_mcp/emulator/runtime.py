@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -33,6 +34,60 @@ def make_runner(config: EmulatorConfig) -> Runner:
 
 def isolation_of(runner: Runner) -> str:
     return str(getattr(runner, "isolation", "none"))
+
+
+PROMISE_KEY = "sandbox_promise"
+WAITING_TASK_STATES = ("active", "preparing", "running")
+FINISHED = frozenset({"completed", "deleting"})
+
+
+class SandboxPromised(sandbox.SandboxUnavailable):
+    """The state folder holds command lines accepted to run in a sandbox, and this process has none."""
+
+
+def has_command_line(value: Any) -> bool:
+    """Whether a wire body carries a command line anywhere (start, job manager, preparation, release
+    tasks, job specifications of schedules, multi-instance coordination commands)."""
+    if isinstance(value, dict):
+        return any(
+            (k.lower().endswith("commandline") and isinstance(v, str) and v) or has_command_line(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return any(has_command_line(v) for v in value)
+    return False
+
+
+def pending_command_lines(store: Store) -> str | None:
+    """What in the store could still run a command line (a task not completed, a pool with a start
+    task, a job or schedule not finished that carries one), named for a message; None if nothing."""
+    for task in store.list("task", None, states=WAITING_TASK_STATES, limit=1):
+        return f"task {task.id} of job {task.parent}"
+    for kind in ("pool", "job", "schedule"):
+        for entity in store.list(kind, None):
+            if entity.body.get("state") not in FINISHED and has_command_line(entity.body):
+                return f"{kind} {entity.id}"
+    return None
+
+
+def keep_sandbox_promise(store: Store, isolation: str, *, runs_processes: bool) -> None:
+    """Command lines accepted while a sandbox ran the folder's tasks were never asked about: they
+    must never run without one. A sandboxed owner marks the folder; an owner without a sandbox
+    refuses the folder while anything accepted then could still run, and lifts the mark otherwise."""
+    if isolation != "none":
+        store.meta_set(PROMISE_KEY, isolation)
+        return
+    if not runs_processes or not store.meta_get(PROMISE_KEY):
+        return
+    pending = pending_command_lines(store)
+    if pending is not None:
+        raise SandboxPromised(
+            f"this state folder holds command lines accepted to run in a task sandbox ({pending}, ...), and this "
+            "process has no sandbox (emulator_exec unrestricted or confirm, or none works here): it will not run "
+            "them on this computer. Start batch-mcp with a working sandbox, finish or delete that work, or use "
+            "another state folder."
+        )
+    store.meta_set(PROMISE_KEY, "")
 
 
 class Emulator:
@@ -74,6 +129,13 @@ class Emulator:
             self.runner = SandboxRunner(box)
         self.backend = self._open()
         self.isolation = isolation_of(self.runner)
+        store = self.backend.store
+        try:
+            keep_sandbox_promise(store, self.isolation, runs_processes=self.config.runner != "instant")
+        except SandboxPromised:
+            store.close()
+            self.store = None
+            raise
         self.recovered = self.backend.recover()
         if self.recovered.get("requeued"):
             log.info("emulator restarted: requeued %(requeued)d running task(s)", self.recovered)
@@ -92,9 +154,8 @@ class Emulator:
             await self._tg.__aexit__(None, None, None)
             self._tg = None
         self.runner.kill_all()
-        close = getattr(self.runner, "close", None)
-        if close is not None:
-            close()  # node agents: their sandboxes end with them
+        if isinstance(self.runner, SandboxRunner):
+            await self.runner.aclose()  # node agents end their tasks, and their sandboxes end with them
         if self.store is not None:
             self.store.close()
             self.store = None

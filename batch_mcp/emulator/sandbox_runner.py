@@ -168,8 +168,23 @@ class NodeAgent:
             with contextlib.suppress(OSError):
                 self.sock.send(json.dumps({"op": "kill", "id": key}).encode())
 
+    async def aclose(self, grace: float = 5.0) -> None:
+        """End the agent: its socket closes, so it ends every task it started and exits (on the
+        host its tasks have sessions of their own: only the agent can end them all); killed if
+        it does not within `grace` seconds (a sandbox's pid namespace then takes the rest)."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.process is not None and self.process.returncode is None:
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout=grace)
+            except TimeoutError:
+                self.close()
+        if self.reader is not None:
+            self.reader.cancel()
+
     def close(self) -> None:
-        """End the agent: its socket closes, it ends its tasks, the namespace takes the rest."""
+        """End the agent at once (see aclose for the orderly way)."""
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -302,7 +317,7 @@ class SandboxRunner:
         for key in list(self._where):
             self.kill(key)
 
-    def close(self) -> None:
-        for agent in self._agents.values():
-            agent.close()
+    async def aclose(self) -> None:
+        agents = list(self._agents.values())
         self._agents.clear()
+        await asyncio.gather(*(agent.aclose() for agent in agents))

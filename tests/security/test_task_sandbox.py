@@ -306,3 +306,39 @@ async def test_an_attached_process_learns_at_once_that_a_new_owner_has_no_sandbo
                         await anyio.sleep(0.02)
                 assert (await watcher_api.get("/pools")).status_code == 200
                 assert watcher.role == "attached" and watcher.isolation() == "none"
+
+
+async def test_work_accepted_in_a_sandbox_never_runs_without_one(tmp_path: Path, kind: str) -> None:
+    """Nobody was asked about command lines a sandboxed emulator accepted. If its owner leaves and a
+    process without a sandbox would take the folder over, that process refuses, naming what is
+    pending, instead of running them on the host; once nothing accepted then can run, it may."""
+    folder = tmp_path / "emu"
+    marker = tmp_path / "ran-on-the-host"
+    async with process(fast_config(data_dir=folder, sandbox="on")) as (_, api):
+        empty_pool = {
+            "id": "later",
+            "vmSize": "standard_d2s_v3",
+            "virtualMachineConfiguration": {
+                "imageReference": {
+                    "publisher": "canonical",
+                    "offer": "0001-com-ubuntu-server-jammy",
+                    "sku": "22_04-lts",
+                },
+                "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+            },
+            "targetDedicatedNodes": 0,
+        }
+        assert (await api.post("/pools", empty_pool)).status_code == 201
+        assert (await api.post("/jobs", {"id": "j1", "poolInfo": {"poolId": "later"}})).status_code == 201
+        task = {"id": "t1", "commandLine": f"/bin/sh -c 'touch {marker}'"}
+        assert (await api.post("/jobs/j1/tasks", task)).status_code == 201
+    with pytest.raises(sandbox.SandboxUnavailable, match="task t1 of job j1"):
+        async with process(fast_config(data_dir=folder)):
+            pass
+    assert not marker.exists()
+    async with process(fast_config(data_dir=folder, sandbox="on")) as (_, api):
+        assert (await api.call("DELETE", "/jobs/j1")).status_code == 202
+        await api.wait_gone("/jobs/j1")
+    async with process(fast_config(data_dir=folder)) as (host, api):
+        assert host.isolation() == "none"
+        assert (await api.get("/pools")).status_code == 200
