@@ -165,9 +165,13 @@ def run(args: argparse.Namespace) -> int:
     from batch_mcp.emulator.hosting import FolderError, StateFolder
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from batch_mcp.emulator.sandbox import SandboxUnavailable, require
+
     try:
         config = config_from(args)
-    except UsageError as exc:
+        if config.sandbox == "on":
+            require()  # say so now, not from inside the server's start-up
+    except (UsageError, SandboxUnavailable) as exc:
         print(f"batch-mcp emulator: {exc}", file=sys.stderr)
         return 2
     folder: StateFolder | None = None
