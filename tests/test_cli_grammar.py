@@ -136,6 +136,7 @@ def emulator_options() -> list[tuple[list[str], str]]:
         (["--allowed-origins", "https://explorer.example"], "allowed_origins"),
         (["--sandbox", "on"], "sandbox"),
         (["--sandbox-network"], "sandbox_network"),
+        (["--header-timeout", "2.5"], "header_timeout"),
     ]
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "batch_mcp"
 
 # What each layer may import from the project (besides itself). Shared leaf modules: redaction,
-# sharedkey (the signing scheme both the client and the emulator implement), settings.
+# sharedkey (the signing scheme both the client and the emulator implement), slow_clients (the
+# HTTP servers' guard against trickling clients), settings.
 ALLOWED = {
     "catalog": {"redaction"},
     "batch": {"catalog", "redaction", "sharedkey"},
-    "emulator": {"catalog", "redaction", "sharedkey"},
-    "server": {"catalog", "batch", "emulator", "redaction", "settings", "__version__"},
+    "emulator": {"catalog", "redaction", "sharedkey", "slow_clients"},
+    "server": {"catalog", "batch", "emulator", "redaction", "settings", "slow_clients", "__version__"},
 }
 
 

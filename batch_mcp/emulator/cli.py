@@ -14,9 +14,11 @@ import ipaddress
 import logging
 import os
 import sys
+from dataclasses import replace
 from typing import Any, Literal
 
 from batch_mcp.emulator.config import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME, EmulatorConfig, default_data_dir
+from batch_mcp.slow_clients import RequestTimeouts, uvicorn_options
 
 ENV_ACCOUNT_NAME = "BATCH_MCP_EMULATOR_ACCOUNT_NAME"
 ENV_ACCOUNT_KEY = "BATCH_MCP_EMULATOR_ACCOUNT_KEY"  # a key in the environment stays out of `ps`
@@ -24,6 +26,13 @@ ENV_ACCOUNT_KEY = "BATCH_MCP_EMULATOR_ACCOUNT_KEY"  # a key in the environment s
 
 class UsageError(ValueError):
     """Options that cannot be served safely together; the message says which and why."""
+
+
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text}")
+    return value
 
 
 def _csv(text: str) -> list[str]:
@@ -87,6 +96,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-nodes-per-pool", type=int, default=8, help="cap on nodes per pool (each is a set of slots here)"
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=positive_seconds,
+        default=RequestTimeouts.headers,
+        help=f"seconds a client may take to send a request's headers (default {RequestTimeouts.headers:g}; "
+        "slower ones are dropped)",
     )
 
 
@@ -165,9 +181,13 @@ def run(args: argparse.Namespace) -> int:
     from batch_mcp.emulator.hosting import FolderError, StateFolder
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from batch_mcp.emulator.sandbox import SandboxUnavailable, require
+
     try:
         config = config_from(args)
-    except UsageError as exc:
+        if config.sandbox == "on":
+            require()  # say so now, not from inside the server's start-up
+    except (UsageError, SandboxUnavailable) as exc:
         print(f"batch-mcp emulator: {exc}", file=sys.stderr)
         return 2
     folder: StateFolder | None = None
@@ -208,8 +228,10 @@ def run(args: argparse.Namespace) -> int:
         f"({describe_auth(config)}; {sandbox}; data: {config.data_dir})",
         flush=True,
     )
+    # clients that trickle their headers or body are dropped, as on the MCP server's HTTP transport
+    guard = uvicorn_options(replace(RequestTimeouts(), headers=args.header_timeout))
     uvicorn_config = uvicorn.Config(
-        create_app(config), log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5
+        create_app(config), log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5, **guard
     )
     try:
         uvicorn.Server(uvicorn_config).run(sockets=sockets)

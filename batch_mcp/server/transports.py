@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import uvicorn
 
     from batch_mcp.server.entra import EntraAuthorization
-    from batch_mcp.server.slow_clients import RequestTimeouts
+    from batch_mcp.slow_clients import RequestTimeouts
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 MCP_PATH = "/mcp"
@@ -153,7 +153,7 @@ def http_server(app: Any, host: str, port: int, timeouts: RequestTimeouts | None
     """uvicorn with the slow-client guard: requests whose headers or body trickle in are dropped."""
     import uvicorn
 
-    from batch_mcp.server.slow_clients import RequestTimeouts, uvicorn_options
+    from batch_mcp.slow_clients import RequestTimeouts, uvicorn_options
 
     options = uvicorn_options(timeouts or RequestTimeouts())
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", **options)

@@ -26,8 +26,8 @@ from starlette.routing import Route
 from batch_mcp.batch import BatchClient, BatchTimeoutError, RetryPolicy, RetrySettings
 from batch_mcp.catalog import load_catalog
 from batch_mcp.server.backend import Backend
-from batch_mcp.server.slow_clients import RequestTimeouts
 from batch_mcp.server.transports import http_server
+from batch_mcp.slow_clients import RequestTimeouts
 from tests.server.conftest import call, make_settings, text
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -249,3 +251,31 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(open_port: int) -> N
 def test_control_characters_in_a_path_are_a_client_error(open_port: int, target: str) -> None:
     status, _, reply = tcp_request(open_port, "GET", f"{target}?{API}", {})
     assert status == 400, reply[:300]
+
+
+def closed_while_trickling_headers(port: int, patience: float) -> bool:
+    """Open a request's headers and add one header line every 50 ms; True once the emulator closes
+    the connection (each byte resets a per-read timeout, so only a deadline over all the headers ends it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(f"GET /jobs?{API} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+        conn.settimeout(0.05)
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            try:
+                conn.sendall(b"X-Drip: 1\r\n")
+                if conn.recv(1024) == b"":
+                    return True
+            except TimeoutError:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+    return False
+
+
+def test_a_client_that_trickles_its_headers_is_dropped(tmp_path: Path) -> None:
+    """A slowloris client must not hold one of the emulator's connections open forever."""
+    with standalone(tmp_path / "emu", "--header-timeout", "0.5") as port:
+        assert closed_while_trickling_headers(port, patience=8)
+        # a client that sends its request promptly is served as ever
+        status, _, _ = tcp_request(port, "GET", f"/jobs?{API}", dev("GET", f"/jobs?{API}"))
+        assert status == 200

@@ -21,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+if TYPE_CHECKING:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class RequestTimeouts:
 
 def guarded_protocol(timeouts: RequestTimeouts) -> type[H11Protocol]:
     """An h11 protocol class for `uvicorn.Config(http=...)` that enforces `timeouts`."""
+    import h11  # imported when a server starts, not when a command line is parsed
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class GuardedH11Protocol(H11Protocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
