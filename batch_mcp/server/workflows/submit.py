@@ -45,6 +45,7 @@ SHOWN_PREVIEW = 3  # expanded tasks a dry run shows (and the last one)
 CONCURRENCY = 8
 SINGLE_TASK_TOOL = "task_add"
 SOURCES = ("range", "values", "lines")
+ENDED = frozenset({"terminating", "completed", "deleting"})  # job states that take no more tasks
 # A task is listed as just an object: the handler checks each one against the full task model
 # anyway, and typing its fields here would make the engine's generic check walk every task twice
 # (for 10,000 tasks that pass costs three times the rest of our overhead together).
@@ -193,7 +194,9 @@ async def submit(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
         )
     unfilled = f"placeholders left as written: {', '.join('{' + n + '}' for n in sorted(unknown))}" if unknown else ""
     if args.get("dry_run"):
-        return _preview(job_id, tasks, unfilled)
+        state = (await ctx.engine.client.call("job_get", {"job_id": job_id, "select": "id,state"})).data.get("state")
+        ended = f"job {job_id} is {state} and takes no more tasks: submit to a new job." if state in ENDED else ""
+        return _preview(job_id, tasks, "\n".join(filter(None, (unfilled, ended))))
     progress = Progress(ctx)
     await progress(0, len(tasks), f"submitting {len(tasks)} task(s) to job {job_id}")
 
