@@ -295,6 +295,8 @@ async def scale_plan(look: Lookups, tool: str, args: Mapping[str, Any], max_node
         unknown = sorted(wanted - {n.get("id") for n in nodes_going})
         if unknown:
             result.batch_would_refuse = f"not nodes of this pool: {', '.join(unknown)}"
+        elif pool.get("allocationState") != "steady":
+            result.batch_would_refuse = f"the pool is {pool.get('allocationState')}; Batch answers 409 until steady"
         requested = (
             max(current[0] - sum(1 for n in nodes_going if n.get("isDedicated", True)), 0),
             max(current[1] - sum(1 for n in nodes_going if n.get("isDedicated") is False), 0),
@@ -309,6 +311,10 @@ async def scale_plan(look: Lookups, tool: str, args: Mapping[str, Any], max_node
             plan["evaluation"] = (
                 "not possible before autoscale is on; Batch evaluates the formula as soon as it is enabled"
             )
+            if pool.get("allocationState") != "steady":
+                result.batch_would_refuse = (
+                    f"the pool is {pool.get('allocationState')}; Batch turns autoscale on only while it is steady (409)"
+                )
     elif tool == "pool_disable_auto_scale":
         plan["summary"] = f"autoscale off; the pool keeps {sum(current)} node(s) until resized"
 
