@@ -7,6 +7,7 @@ folder with `startswith(name, ...)`; directories end with `/` so the next comple
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import mcp_types as types
@@ -22,7 +23,11 @@ def _odata_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-async def complete(client: Any, params: types.CompleteRequestParams) -> types.CompleteResult:
+async def complete(
+    client: Any, params: types.CompleteRequestParams, enabled: AbstractSet[str] | None = None
+) -> types.CompleteResult:
+    """Values for a template variable; `enabled`: the operations this server may use (a listing
+    that is excluded offers nothing, as its tool would not)."""
     ref = params.ref
     if not isinstance(ref, types.ResourceTemplateReference) or ref.uri not in TEMPLATE_BY_URI:
         return _result([])
@@ -32,7 +37,7 @@ async def complete(client: Any, params: types.CompleteRequestParams) -> types.Co
         return _result([])
     context = (params.context.arguments if params.context else None) or {}
     try:
-        values = await _values(client, template.kind, name, prefix, context)
+        values = await _values(_Gated(client, enabled), template.kind, name, prefix, context)
     except BatchError:
         values = []  # completion is a convenience: an unreachable account just offers nothing
     return _result(values)
@@ -89,6 +94,28 @@ async def _paths(client: Any, tool: str, args: dict[str, Any], prefix: str) -> l
         if "/" not in path.removeprefix(prefix).rstrip("/"):  # one level at a time
             out.append(path)
     return sorted(set(out))
+
+
+class _Gated:
+    """The client, for listings this server may use; an excluded one lists nothing."""
+
+    def __init__(self, client: Any, enabled: AbstractSet[str] | None) -> None:
+        self.client, self.enabled = client, enabled
+
+    async def list(self, tool: str, query: dict[str, Any], *, max_items: int) -> Any:
+        if self.enabled is not None and tool not in self.enabled:
+            return _NOTHING
+        return await self.client.list(tool, query, max_items=max_items)
+
+
+class _Nothing:
+    """An empty page."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+
+_NOTHING = _Nothing()
 
 
 def _result(values: list[str]) -> types.CompleteResult:

@@ -213,7 +213,8 @@ async def subscriptions_listen(
 
 
 async def complete(ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams) -> types.CompleteResult:
-    return await completion.complete((await _live(ctx)).engine.client, params)
+    live = await _live(ctx)
+    return await completion.complete(live.engine.client, params, live.engine.selection.enabled)
 
 
 def resource_handlers() -> dict[str, Any]:

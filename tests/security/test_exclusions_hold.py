@@ -94,3 +94,15 @@ async def test_a_fan_out_cannot_read_a_file_whose_reading_is_excluded(tmp_path: 
         args = {"job_id": "j", "template": {"id": "l{i}", "commandLine": "{value}"}, "lines": uri}
         result = await call(client, "tasks_submit", args)
     assert result.is_error and "task_file_get is not enabled" in text(result), text(result)
+
+
+async def test_completion_offers_no_ids_from_a_listing_that_is_excluded(tmp_path: Path) -> None:
+    import mcp_types as types
+
+    reference = types.ResourceTemplateReference(type="ref/resource", uri="batch://jobs/{jobId}")
+    for excluded, expected in (([], ["j"]), (["job_list"], [])):
+        settings = make_settings(tmp_path, exclude_tools=excluded)
+        async with connect(settings, "2026-07-28") as client:
+            assert not (await call(client, "job_add", {"id": "j", "poolInfo": LOCAL})).is_error
+            found = await client.complete(reference, {"name": "jobId", "value": ""})
+        assert found.completion.values == expected, (excluded, found.completion.values)
