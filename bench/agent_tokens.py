@@ -46,7 +46,7 @@ from batch_mcp.settings import Settings
 
 COUNT_TOKENS = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "count-tokens"
 IMAGE = {
-    "imageReference": {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"},
+    "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
     "nodeAgentSKUId": "batch.node.ubuntu 22.04",
 }
 FANOUT = 1000

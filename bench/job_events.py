@@ -34,7 +34,7 @@ from batch_mcp.settings import Settings
 
 URI = "batch://jobs/big/tasks?state=failed"
 VM = {
-    "imageReference": {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"},
+    "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
     "nodeAgentSKUId": "batch.node.ubuntu 22.04",
 }
 

@@ -38,7 +38,7 @@ from batch_mcp.emulator import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
 
 POOL = "bench-empty"
 IMAGE = {
-    "imageReference": {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"},
+    "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
     "nodeAgentSKUId": "batch.node.ubuntu 22.04",
 }
 
