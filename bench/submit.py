@@ -102,6 +102,7 @@ class Ours:
             access_key=DEV_ACCOUNT_KEY,
             auth="shared_key",
             audit_log=Path(self.folder.name) / "audit.jsonl",
+            emulator_exec="unrestricted",  # the endpoint is the local emulator; the bench runs its own command lines
         )
         self.client = mcp.Client(create_server(settings))
         await self.client.__aenter__()
