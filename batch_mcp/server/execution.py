@@ -154,7 +154,10 @@ def resolved(setting: ExecSetting, probe: Callable[[], SandboxProbe] = probe_san
 def describe(setting: ExecSetting, *, uses_emulator: bool, probe: Callable[[], SandboxProbe] = probe_sandbox) -> str:
     """One line for the start-up banner and `batch-mcp tools`."""
     if not uses_emulator:
-        return "tasks run on Azure Batch nodes (emulator_exec applies to the local emulator only)"
+        return (
+            f"tasks run on Azure Batch nodes; an endpoint that is a batch-mcp emulator runs them on its computer, "
+            f"under emulator_exec={setting}"
+        )
     found = probe() if setting in ("auto", "sandbox") else None
     auto = " (auto)" if setting == "auto" else ""
     if found is not None and found.available:

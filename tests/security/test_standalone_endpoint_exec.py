@@ -76,3 +76,11 @@ async def test_an_endpoint_that_is_not_an_emulator_is_azure_for_good_after_one_p
             await probe.refresh()
             await probe.refresh()
         assert (probe.isolation(), len(probes)) == (expected, calls), kind
+
+
+def test_the_banner_says_the_policy_applies_to_an_emulator_endpoint() -> None:
+    from batch_mcp.server.execution import describe
+
+    said = describe("confirm", uses_emulator=False)
+    assert "Azure Batch nodes" in said and "batch-mcp emulator" in said and "confirm" in said, said
+    assert "applies to the local emulator only" not in said
