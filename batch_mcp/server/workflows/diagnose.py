@@ -72,6 +72,7 @@ async def diagnose(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResu
             facts.startup_stderr = startup.text if startup else ""
     elif task.get("state") == "active":
         await _why_waiting(look, job_id, facts, notes)
+        facts.dependencies = await _dependencies(client, job_id, task)
 
     summary = _summary(task, facts.node)
     data: dict[str, Any] = {"verdict": verdict(facts), "task": summary}
@@ -125,6 +126,24 @@ async def _why_waiting(look: Lookups, job_id: str, facts: Facts, notes: list[str
         notes.append(f"pool {pool_id}: not readable ({short(exc, 140)})")
         return
     facts.pool_nodes = await nodes_by_state(look, pool_id)
+
+
+DEPENDENCIES_READ = 10  # tasks a waiting task depends on, read to see whether one failed
+
+
+async def _dependencies(client: Any, job_id: str, task: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The first tasks a waiting task depends on (by id), with their state and result."""
+    ids = [str(i) for i in ((task.get("dependsOn") or {}).get("taskIds") or [])][:DEPENDENCIES_READ]
+    if not ids:
+        return []
+    wanted = " or ".join(f"id eq '{i.replace(chr(39), chr(39) * 2)}'" for i in ids)
+    try:
+        page = await client.list(
+            "task_list", {"job_id": job_id, "filter": wanted, "select": "id,state,executionInfo"}, max_items=len(ids)
+        )
+    except BatchError:
+        return []  # a diagnosis reads what it can
+    return list(page.items)
 
 
 def _summary(task: Mapping[str, Any], node: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -38,6 +38,7 @@ class Facts:
     stdout: str = ""
     startup_stderr: str = ""
     pool_missing: bool = False  # the job's pool was read and Batch said it does not exist
+    dependencies: list[Mapping[str, Any]] = field(default_factory=list)  # tasks it depends on, as read
 
 
 def last_line(text: str) -> str:
@@ -123,6 +124,17 @@ def _waiting(facts: Facts, retries: int) -> str:
         return f"Waiting to be retried (retry {retries}{of} done); the last attempt failed."
     depends = task.get("dependsOn") or {}
     if depends.get("taskIds") or depends.get("taskIdRanges"):
+        failed = [d for d in facts.dependencies if (d.get("executionInfo") or {}).get("result") == "failure"]
+        if failed:
+            first = failed[0]
+            code = (first.get("executionInfo") or {}).get("exitCode")
+            why = f" (exit code {code})" if code is not None else ""
+            more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+            return (
+                f"Blocked: it depends on {first.get('id')}, which failed{why}{more}; it runs only once that "
+                "task is rerun (task_reactivate) and succeeds, unless the failed task's exitConditions let "
+                "dependent tasks run."
+            )
         return "Waiting for the tasks it depends on to succeed (dependsOn)."
     job = facts.job or {}
     if job.get("state") and job.get("state") != "active":

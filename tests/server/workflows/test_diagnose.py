@@ -92,3 +92,13 @@ async def test_batch_ended_tasks_and_programs_that_never_ran_are_told_plainly(tm
         await ok(client, "task_add", {"job_id": "orphan", "id": "w", "commandLine": "/bin/true"})
         data = (await ok(client, "task_diagnose", {"job_id": "orphan", "task_id": "w"})).structured_content or {}
         assert data["verdict"].startswith("Waiting: the job's pool gone does not exist"), data["verdict"]
+
+
+async def test_a_task_blocked_by_a_failed_dependency_is_said_to_be_blocked(tmp_path: Path) -> None:
+    async with workflow_client(tmp_path) as client:
+        await ok(client, "job_add", {"id": "d", "poolInfo": {"poolId": "local"}, "usesTaskDependencies": True})
+        await run_task(client, "d", "a", "/bin/false")
+        after_a = {"job_id": "d", "id": "b", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["a"]}}
+        await ok(client, "task_add", after_a)
+        data = (await ok(client, "task_diagnose", {"job_id": "d", "task_id": "b"})).structured_content or {}
+        assert data["verdict"].startswith("Blocked: it depends on a, which failed"), data["verdict"]

@@ -116,3 +116,13 @@ def test_a_job_deleted_while_waited_on_says_so_not_that_its_tasks_failed(tmp_pat
     said = anyio.run(_deleted_while_waited, tmp_path)
     first = said.splitlines()[0]
     assert said.startswith("Stopped after") and "deleted" in first and "failed" not in first, said
+
+
+def test_a_task_whose_dependency_failed_is_blocked_not_waiting() -> None:
+    waiting = {"state": "active", "dependsOn": {"taskIds": ["a", "c"]}}
+    failed = {"id": "a", "state": "completed", "executionInfo": {"exitCode": 1, "result": "failure"}}
+    running = {"id": "c", "state": "running", "executionInfo": {}}
+    text = verdict(Facts(task=waiting, dependencies=[failed, running]))
+    assert text.startswith("Blocked: it depends on a, which failed (exit code 1)"), text
+    assert "task_reactivate" in text
+    assert "Waiting for the tasks it depends on" in verdict(Facts(task=waiting, dependencies=[running]))
