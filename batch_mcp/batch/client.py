@@ -43,11 +43,15 @@ from batch_mcp.batch.tasks import AddTasksResult, add_tasks
 from batch_mcp.catalog import Catalog, ToolDef
 from batch_mcp.redaction import redact, redact_text
 
-__all__ = ["MAX_PAGE_SIZE", "BatchClient", "CallResult", "ListPage"]
+__all__ = ["MAX_ERROR_BODY", "MAX_JSON_BODY", "MAX_PAGE_SIZE", "BatchClient", "CallResult", "ListPage"]
 
 _log = logging.getLogger("batch_mcp.batch")
 
 MAX_PAGE_SIZE = 1000
+# A JSON reply is read up to this, far above any Batch answer (a page of 1,000 full entities is a few
+# MiB); an error body up to MAX_ERROR_BODY. A remote that sends more is lying, and is not believed.
+MAX_JSON_BODY = 64 * 1024 * 1024
+MAX_ERROR_BODY = 64 * 1024
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 ENDPOINT_HINT = "Check the endpoint setting: --endpoint or AZURE_BATCH_ENDPOINT (unset: the local emulator)"
@@ -242,6 +246,33 @@ class BatchClient:
             raise ArgumentError(f"{plan.name} does not describe a file")
         args = {k: v for k, v in arguments.items() if k in plan.tool.http.args}
         return (await self.call(plan.tool, args)).data
+
+    async def emulator_info(self) -> dict[str, Any] | bool | None:
+        """What a batch-mcp emulator serving this endpoint says about itself (a signed `GET /.emulator`:
+        its process and task isolation). False when the endpoint answers but is not one (Azure Batch has
+        no such path); None when it cannot say now (no answer, no credential for this request)."""
+        try:
+            with anyio.fail_after(min(5.0, self._timeout_total)):
+                request = self._http.build_request(
+                    "GET",
+                    self.endpoint + "/.emulator",
+                    params={"api-version": self.api_version},
+                    headers={"ocp-date": self._now()},
+                )
+                response = await self._http.send(request, stream=True)
+                try:
+                    status, body = response.status_code, await _error_body(response)  # a few KiB at most
+                finally:
+                    await response.aclose()
+        except Exception:  # a probe: whatever went wrong, it cannot say now
+            return None
+        try:
+            info = json.loads(body) if status == 200 else None
+        except ValueError:
+            info = None
+        if isinstance(info, dict) and isinstance(info.get("isolation"), str):
+            return info
+        return False
 
     # -- lists ----------------------------------------------------------------------------------
 
@@ -558,7 +589,16 @@ class BatchClient:
                     response = await self._http.send(request, stream=True)
                     wanted = response.status_code < 300 or response.status_code in accept
                     if not (wanted and stream):
-                        body = await (response.aread() if wanted else _error_body(response))
+                        body = await (_read_capped(response, MAX_JSON_BODY) if wanted else _error_body(response))
+            except _TooLarge:
+                assert response is not None
+                await response.aclose()
+                raise BatchProtocolError(
+                    f"{redact_text(label)}: the reply is larger than {MAX_JSON_BODY // (1024 * 1024)} MiB, which no "
+                    "Batch reply is; stopped reading it",
+                    status=response.status_code,
+                    request_id=response.headers.get("request-id"),
+                ) from None
             except (TimeoutError, httpx2.RequestError) as exc:
                 if response is not None:
                     await response.aclose()
@@ -677,12 +717,36 @@ def _path_of(label: str) -> str:
     return label.partition(" ")[2]
 
 
+class _TooLarge(Exception):
+    """A reply body past its bound."""
+
+
+async def _read_capped(response: httpx2.Response, cap: int) -> bytes:
+    """The whole body, or _TooLarge as soon as it passes `cap` bytes (the rest is never read)."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise _TooLarge
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 async def _error_body(response: httpx2.Response) -> bytes:
-    """An error reply's body, or nothing when the connection breaks while reading it."""
+    """An error reply's body (its first MAX_ERROR_BODY bytes: an error says what it has to say in
+    less), or nothing when the connection breaks while reading it."""
+    parts: list[bytes] = []
+    size = 0
     try:
-        return await response.aread()
+        async for chunk in response.aiter_bytes():
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= MAX_ERROR_BODY:
+                break
     except httpx2.RequestError:
         return b""
+    return b"".join(parts)[:MAX_ERROR_BODY]
 
 
 def _no_reply(request: httpx2.Request, limit: float) -> httpx2.ReadTimeout:

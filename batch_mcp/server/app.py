@@ -57,9 +57,10 @@ INSTRUCTIONS = (
 class NeedsInput(Exception):
     """Ask the user through an InputRequiredResult (2026-07-28 clients)."""
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, bound: str = "") -> None:
         super().__init__(question)
         self.question = question
+        self.bound = bound
 
 
 @dataclass
@@ -74,13 +75,13 @@ def _can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
     return ctx.session.check_client_capability(capability)
 
 
-def _claim_state(params: types.CallToolRequestParams, used: UsedStates) -> bool:
-    """Whether this call carries one of our confirmation states, presented for the first time.
+def _claim_state(params: types.CallToolRequestParams, used: UsedStates) -> ConfirmState | None:
+    """The confirmation state of ours this call carries, presented for the first time (None: none).
 
     A state that is ours but was presented before is refused outright, as the SDK refuses an
     expired one: it answered its question already."""
     if params.request_state is None:
-        return False
+        return None
     state = ConfirmState.parse(params.request_state)
     if state is None or not used.claim(state.state_id, state.expires_at):
         logger.warning("requestState refused on tools/call %s: already used or not ours", params.name)
@@ -89,21 +90,25 @@ def _claim_state(params: types.CallToolRequestParams, used: UsedStates) -> bool:
             message="Invalid or expired requestState",
             data={"reason": "invalid_request_state"},
         )
-    return True
+    return state
 
 
-def _asker(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams, *, answered: bool) -> Asker:
-    """`answered`: the call carries a fresh confirmation state of ours (see `_claim_state`)."""
+def _asker(
+    ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams, *, answered: ConfirmState | None
+) -> Asker:
+    """`answered`: the fresh confirmation state of ours the call carries (see `_claim_state`). Its
+    answer counts only for the question it was given for: when the command lines shown differ now
+    (a file of lines changed while the user read), the user is asked again."""
     modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
 
-    async def ask(question: str) -> Answer:
+    async def ask(question: str, *, bound: str = "") -> Answer:
         if modern:
             response = (params.input_responses or {}).get(CONFIRM_KEY)
-            if isinstance(response, types.ElicitResult) and answered:
+            if isinstance(response, types.ElicitResult) and answered is not None and answered.bound == bound:
                 return _answer(response)
             if not _can_elicit(ctx):
                 return "cannot"
-            raise NeedsInput(question)
+            raise NeedsInput(question, bound)
         if not _can_elicit(ctx):
             return "cannot"
         result = await ctx.session.elicit_form(question, CONFIRM_SCHEMA, related_request_id=ctx.request_id)
@@ -201,7 +206,7 @@ def build_server(
             request = types.ElicitRequest(
                 params=types.ElicitRequestFormParams(message=ask.question, requested_schema=CONFIRM_SCHEMA)
             )
-            state = ConfirmState.new(CONFIRM_TTL_SECONDS).encode()
+            state = ConfirmState.new(CONFIRM_TTL_SECONDS, bound=ask.bound).encode()
             return types.InputRequiredResult(input_requests={CONFIRM_KEY: request}, request_state=state)
 
     server: Server[Runtime] = Server(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,33 @@ class Backend:
     # share a state folder, the folder's owner runs the tasks, and the owner can change.
     isolation: Callable[[], str | None] = _no_isolation
     emulator: Any = None  # the SharedEmulator (role, owner, state folder) when kind == "emulator"
+    # Brings `isolation` up to date before a call that brings command lines (an endpoint that may be a
+    # batch-mcp emulator run on its own); None when `isolation` is always current.
+    refresh: Callable[[], Awaitable[None]] | None = None
+
+
+class EndpointProbe:
+    """Whether a configured Batch endpoint is a batch-mcp emulator run on its own (`batch-mcp
+    emulator`), which runs command lines on that computer: it answers a signed `GET /.emulator` with
+    its task isolation, read before every call that brings command lines (it may restart with another
+    sandbox setting). An endpoint that answers anything else is Azure Batch, for good; one that cannot
+    say now counts as Azure for this call and is asked again next time."""
+
+    def __init__(self, client: BatchClient) -> None:
+        self.client = client
+        self.azure = False
+        self.current: str | None = None
+
+    def isolation(self) -> str | None:
+        return self.current
+
+    async def refresh(self) -> None:
+        if self.azure:
+            return
+        info = await self.client.emulator_info()
+        if info is False:
+            self.azure = True
+        self.current = str(info["isolation"]) if isinstance(info, dict) else None
 
 
 @asynccontextmanager
@@ -87,7 +114,8 @@ async def open_client(settings: Settings, catalog: Catalog) -> AsyncIterator[Bac
                 credential=settings.credential,
             )
         await stack.enter_async_context(client)
-        yield Backend(endpoint=endpoint, kind="azure", client=client)
+        probe = EndpointProbe(client)
+        yield Backend(endpoint=endpoint, kind="azure", client=client, isolation=probe.isolation, refresh=probe.refresh)
 
 
 ClientOpener = Callable[[Settings, Catalog], AbstractAsyncContextManager[Backend]]
@@ -97,7 +125,7 @@ def _isolation(backend: Backend) -> Callable[[], str | None]:
     """The isolation in effect for the backend's tasks, read on every call (the emulator that runs
     them may be another process's). An emulator that cannot say has none; Azure is not ours to judge."""
     if backend.kind != "emulator":
-        return _no_isolation
+        return backend.isolation  # None for Azure; what an endpoint that proved to be an emulator says
     return lambda: backend.isolation() or "none"
 
 
@@ -128,7 +156,7 @@ async def open_backend(
             max_nodes=settings.max_nodes,
             no_confirm=no_confirm,
             read_only=settings.read_only,
-            exec_policy=ExecPolicy(settings.emulator_exec, _isolation(backend)),
+            exec_policy=ExecPolicy(settings.emulator_exec, _isolation(backend), backend.refresh),
         )
         engine = Engine(
             catalog=catalog,

@@ -143,7 +143,7 @@ def run_tools(args: argparse.Namespace) -> int:
 # -- call ------------------------------------------------------------------------------------------
 
 
-async def terminal_ask(question: str) -> Answer:
+async def terminal_ask(question: str, *, bound: str = "") -> Answer:
     """Ask on the controlling terminal (not stdin, which may carry data). End of input (Ctrl-D)
     cancels; any line but yes declines; no terminal at all means the question cannot be asked."""
     import anyio

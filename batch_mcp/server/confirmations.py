@@ -72,27 +72,31 @@ class InMemoryUsedStates:
 
 @dataclass(frozen=True)
 class ConfirmState:
-    """The plaintext inside a sealed request state: a random id and when it stops being valid."""
+    """The plaintext inside a sealed request state: a random id, when it stops being valid, and
+    `bound`, a digest of what the question showed that the answer must still be about when the call
+    comes back (the command lines a template was filled with: a file may change in between)."""
 
     state_id: str
     expires_at: float
+    bound: str = ""
 
     @classmethod
-    def new(cls, ttl: float, *, clock: Callable[[], float] = time.time) -> ConfirmState:
-        return cls(secrets.token_urlsafe(18), clock() + ttl)
+    def new(cls, ttl: float, *, bound: str = "", clock: Callable[[], float] = time.time) -> ConfirmState:
+        return cls(secrets.token_urlsafe(18), clock() + ttl, bound)
 
     def encode(self) -> str:
-        return f"{PREFIX}{self.state_id}/{self.expires_at:.3f}"
+        return f"{PREFIX}{self.state_id}/{self.expires_at:.3f}" + (f"/{self.bound}" if self.bound else "")
 
     @classmethod
     def parse(cls, text: str | None) -> ConfirmState | None:
         if not text or not text.startswith(PREFIX):
             return None
-        state_id, _, expiry = text.removeprefix(PREFIX).partition("/")
+        state_id, _, rest = text.removeprefix(PREFIX).partition("/")
+        expiry, _, bound = rest.partition("/")
         try:
             expires_at = float(expiry)
         except ValueError:
             return None
         if not state_id or expires_at != expires_at:  # NaN
             return None
-        return cls(state_id, expires_at)
+        return cls(state_id, expires_at, bound)

@@ -104,7 +104,7 @@ class Engine:
             result = render.json_result(f"Dry run of {tool.name}: nothing was changed.", decision.plan)
             return outcome.done("dry_run", result)
         if isinstance(decision, Confirm):
-            answer = await ctx.asker(decision.question)
+            answer = await ctx.asker(decision.question, bound=decision.bound)
             if answer == "cannot":
                 return outcome.done("refused", render.error_result(decision.unasked))
             if answer != "accept":
@@ -188,6 +188,8 @@ class Engine:
         header = f"{target.path}: bytes {window.start}-{window.end} of {window.size}"
         if not window.complete and window.end + 1 < window.size:
             header += f" (more: range=bytes={window.end + 1}-)"
+        if window.text is None and not args.get("range"):
+            return _binary_summary(target, window)
         if window.text is None:
             return types.CallToolResult(
                 content=[
@@ -203,6 +205,36 @@ class Engine:
                 ]
             )
         return render.text_result(f"{header}\n{redact_text(window.text)}")
+
+
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+HEX_PREVIEW = 32  # bytes of a binary file shown, in hex, to say what it is
+
+
+def _binary_summary(target: Any, window: Any) -> types.CallToolResult:
+    """A binary file as a model can use it: what it is and where a client gets it whole. Base64 in a
+    tool result costs a model about a token per 3 bytes and tells it nothing; an image that fits in
+    one window is sent as an image, which a model can look at."""
+    import mimetypes
+
+    kind = mimetypes.guess_type(target.path)[0] or "application/octet-stream"
+    if kind in IMAGE_TYPES and window.complete:
+        return types.CallToolResult(
+            content=[
+                types.TextContent(text=f"{target.path}: {kind}, {window.size:,} bytes"),
+                types.ImageContent(
+                    type="image", data=base64.b64encode(window.data).decode("ascii"), mime_type=kind
+                ),
+            ]
+        )
+    head = window.data[:HEX_PREVIEW].hex(" ")
+    where = target.with_query()
+    text = (
+        f"{target.path}: binary content ({kind}), {window.size:,} bytes; not shown (a model cannot read raw "
+        f"bytes). First {min(HEX_PREVIEW, len(window.data))} bytes: {head}. A client can read it as the "
+        f"resource {where} (blobs, a window at a time); pass range=bytes=START-END for those bytes as base64."
+    )
+    return render.text_result(text)
 
 
 def _entity_result(data: Any, *, selected: bool) -> types.CallToolResult:

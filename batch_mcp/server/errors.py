@@ -17,21 +17,31 @@ HINTS_BY_CODE = {
     "JobNotFound": "Check the job id with job_list.",
     "TaskNotFound": "Check the task id with task_list.",
     "NodeNotFound": "Check the node id with node_list.",
-    "JobScheduleNotFound": "Check the schedule id with job_schedule_list.",
+    "JobScheduleNotFound": "Check the schedule id (job_schedule_list, through batch_tools).",
     "FileNotFound": "List the folder with task_file_list or node_file_list to see what exists.",
     "PoolExists": "The id is taken: choose another id, or use the existing pool (pool_get).",
     "JobExists": "The id is taken: choose another id, or use the existing job (job_get).",
     "TaskExists": "The id is taken in this job: choose another id, or read the task (task_get).",
     "JobScheduleExists": "The id is taken: choose another id, or use the existing schedule.",
-    "PoolBeingDeleted": "The pool is being deleted; wait until pool_exists says false before reusing the id.",
+    "PoolBeingDeleted": "The pool is being deleted; reuse the id once pool_get answers PoolNotFound.",
     "JobBeingDeleted": "The job is being deleted; nothing more can be done with it.",
-    "PoolIsResizing": "Wait for the resize to finish (wait_for pool steady) or stop it with pool_stop_resize.",
+    "PoolIsResizing": "Wait for the resize to finish (wait_for with pool_id) or stop it (pool_stop_resize, "
+    "through batch_call).",
+    "PoolNotSteady": "Wait for the resize to finish (wait_for with pool_id) or stop it (pool_stop_resize, "
+    "through batch_call), then resize again.",
+    "JobCompleted": "The job has ended (job_terminate, or onAllTasksComplete once its tasks were done) and takes "
+    "no more tasks: add them to a new job.",
+    "JobBeingTerminated": "The job is ending (job_terminate, or onAllTasksComplete) and takes no more tasks: add "
+    "them to a new job.",
+    "TaskCompleted": "The task has already finished; task_diagnose says how it ended, task_reactivate reruns it "
+    "if it failed.",
+    "TaskNotFailed": "Only a task that failed can be rerun; to run a succeeded one again, add a new task.",
     "AutoScaleEnabled": "This pool sizes itself; change the formula with pool_enable_auto_scale or disable "
     "autoscale first.",
     "AutoScaleNotEnabled": "Enable autoscale on the pool first (pool_enable_auto_scale).",
     "InvalidAutoScaleFormula": "Fix the formula; the details say where. Test it with pool_evaluate_auto_scale.",
-    "RequestBodyTooLarge": "Send fewer items per call (task_add_collection takes at most 100 tasks and 1 MB), "
-    "or use tasks_submit.",
+    "RequestBodyTooLarge": "Send less per call (one add-collection request takes at most 100 tasks and 1 MB); "
+    "tasks_submit splits any number of tasks for you.",
     "InvalidPropertyValue": "Fix the field named in the details.",
     "MissingRequiredProperty": "Add the field named in the details.",
     "ConditionNotMet": "The entity changed since you read it: read it again and retry with the new ETag.",

@@ -20,7 +20,7 @@ none, unless the policy is `unrestricted`.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -74,10 +74,17 @@ def visible(text: str) -> str:
 class ExecPolicy:
     setting: ExecSetting
     isolation: Isolation
+    refresh: Callable[[], Awaitable[None]] | None = None  # brings `isolation` up to date (see backend.py)
 
     def asks(self) -> bool:
         """Whether a new command line needs the user's yes, now."""
         return self.setting != "unrestricted" and self.isolation() == "none"
+
+    async def asks_now(self) -> bool:
+        """`asks`, with the isolation read afresh first (an endpoint that may be an emulator)."""
+        if self.setting != "unrestricted" and self.refresh is not None:
+            await self.refresh()
+        return self.asks()
 
     def question(self, tool: str, found: list[tuple[str, str]]) -> str:
         counts: dict[str, int] = {}

@@ -20,6 +20,7 @@ consent. Several reasons to ask make one question.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,7 +28,7 @@ from typing import Any, Protocol
 from batch_mcp.catalog.effects import Effect
 from batch_mcp.server.effect_checks import effect_impacts
 from batch_mcp.server.execution import ExecPolicy, command_lines
-from batch_mcp.server.impact import Lookups, Missing, ScalePlan, describe_impact, scale_plan
+from batch_mcp.server.impact import Lookups, Missing, NothingToDo, ScalePlan, describe_impact, scale_plan
 from batch_mcp.server.limits import FORMULA_FIELD, bound
 from batch_mcp.server.selection import ROUTER_TOOLS, Selection
 
@@ -63,6 +64,7 @@ class Confirm:
     args: Mapping[str, Any] | None = None
     note: str | None = None
     unasked: str = ""  # the refusal when the user cannot be asked
+    bound: str = ""  # a digest of the command lines shown: a later answer must be about these same ones
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,8 @@ CANNOT_ASK = (
 CANNOT_ASK_EXEC = (
     "{tool} would run command lines on this computer with no sandbox, which needs the user's yes, and this client "
     "cannot ask for it (it does not support elicitation). Nothing was changed. An operator can run the emulator "
-    "in a sandbox (--emulator-exec sandbox, where bubblewrap or user namespaces work) or, for trusted setups only, "
-    "allow it with --emulator-exec unrestricted."
+    "in a sandbox where bubblewrap or user namespaces work (--emulator-exec sandbox; for a `batch-mcp emulator` "
+    "run on its own, its --sandbox on) or, for trusted setups only, allow it with --emulator-exec unrestricted."
 )
 
 
@@ -127,6 +129,7 @@ class Guardrails:
             return Refuse(f"{tool.name}: the pool was not found ({gone}).")
         questions: list[str] = []
         unasked = CANNOT_ASK.format(tool=tool.name)
+        bound = ""
         plan: ScalePlan | None = None
         if tool.guard == "scale":
             try:
@@ -146,15 +149,21 @@ class Guardrails:
                 questions.append(await describe_impact(self.lookups, tool.name, sent, tool.title))
             except Missing as gone:
                 return Refuse(f"{tool.name}: nothing to do, the target was not found ({gone}).")
+            except NothingToDo as done:
+                return Refuse(f"{tool.name}: nothing to do: {done}. Nothing was changed.")
         if not self.no_confirm:
             effects: tuple[Effect, ...] = getattr(tool, "effects", ())
             questions.extend(await effect_impacts(self.lookups, effects, sent))
-        if self.exec_policy is not None and self.exec_policy.asks():
+        if (
+            self.exec_policy is not None
+            and next(command_lines(sent), None) is not None
+            and await self.exec_policy.asks_now()
+        ):
             # A template's command lines are shown filled in, and exactly those are sent (a file of
             # lines may change after the question).
             spell_out = getattr(tool, "spell_out", None)
             try:
-                runs = await spell_out(self.lookups.client, sent) if spell_out else sent
+                runs = await spell_out(self.lookups.client, sent, self.selection.enabled) if spell_out else sent
             except ValueError as exc:
                 return Refuse(f"{exc} Nothing was sent to Batch.")
             found = list(command_lines(runs)) if runs is not None else []
@@ -162,9 +171,10 @@ class Guardrails:
                 questions.append(self.exec_policy.question(tool.name, found))
                 unasked = CANNOT_ASK_EXEC.format(tool=tool.name)
                 sent = runs or sent
+                bound = hashlib.sha256("\0".join(text for _, text in found).encode()).hexdigest()[:32]
         changed = sent if sent is not args else None
         if questions:
-            return Confirm("\n\n".join(questions), plan, changed, note, unasked)
+            return Confirm("\n\n".join(questions), plan, changed, note, unasked, bound)
         return Proceed(plan, changed, note)
 
     async def _bounded(self, tool: GuardedTool, args: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:

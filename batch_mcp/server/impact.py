@@ -32,6 +32,11 @@ class Missing(BatchError):
     """The entity the call targets does not exist (the call itself would answer 404)."""
 
 
+class NothingToDo(BatchError):
+    """The entity is already where the call would take it (a completed task to terminate, a pool
+    that is not resizing to stop): there is no question to ask, and Batch would refuse the call."""
+
+
 class Lookups:
     """Read-only reads by tool name, tolerant of tools a catalog version lacks."""
 
@@ -92,7 +97,7 @@ async def describe_impact(look: Lookups, tool: str, args: Mapping[str, Any], tit
     """A one-paragraph question for the user. Raises Missing when there is nothing to affect."""
     try:
         return await _impact(look, tool, args, title)
-    except Missing:
+    except (Missing, NothingToDo):
         raise
     except BatchError as exc:
         return f"{title} ({_ids(args)}). Its current state could not be read ({exc}); confirm anyway?"
@@ -121,6 +126,8 @@ async def _impact(look: Lookups, tool: str, args: Mapping[str, Any], title: str)
         )
     if tool == "pool_stop_resize":
         info = await look.get("pool_get", {"pool_id": pool})
+        if info.get("allocationState") == "steady":
+            raise NothingToDo(f"pool {pool} is not resizing (its allocation state is steady)")
         return (
             f"Stop resizing pool {pool}? It stays at {info.get('currentDedicatedNodes', 0)} dedicated and "
             f"{info.get('currentLowPriorityNodes', 0)} spot node(s) instead of the target "
@@ -143,7 +150,14 @@ async def _impact(look: Lookups, tool: str, args: Mapping[str, Any], title: str)
             f"are interrupted."
         )
     if tool in ("job_delete", "job_terminate", "job_disable"):
-        await look.get("job_get", {"job_id": job, "select": "id,state"})
+        state = (await look.get("job_get", {"job_id": job, "select": "id,state"})).get("state")
+        already = {
+            "job_delete": {"deleting": "is already being deleted"},
+            "job_terminate": {"completed": "has already completed", "terminating": "is already terminating"},
+            "job_disable": {"disabled": "is already disabled", "disabling": "is already being disabled"},
+        }[tool]
+        if state in already:
+            raise NothingToDo(f"job {job} {already[state]}")
         counts = await look.task_counts(job)
         if tool == "job_delete":
             return (
@@ -176,6 +190,8 @@ async def _impact(look: Lookups, tool: str, args: Mapping[str, Any], title: str)
         task = await look.get(
             "task_get", {"job_id": job, "task_id": args.get("task_id"), "select": "id,state,nodeInfo"}
         )
+        if tool == "task_terminate" and task.get("state") == "completed":
+            raise NothingToDo(f"task {args.get('task_id')} of job {job} has already completed")
         where = (task.get("nodeInfo") or {}).get("nodeId")
         place = f" on node {where}" if where else ""
         action = "killed and deleted with its files" if tool == "task_delete" else "killed and marked completed"
@@ -279,6 +295,8 @@ async def scale_plan(look: Lookups, tool: str, args: Mapping[str, Any], max_node
         unknown = sorted(wanted - {n.get("id") for n in nodes_going})
         if unknown:
             result.batch_would_refuse = f"not nodes of this pool: {', '.join(unknown)}"
+        elif pool.get("allocationState") != "steady":
+            result.batch_would_refuse = f"the pool is {pool.get('allocationState')}; Batch answers 409 until steady"
         requested = (
             max(current[0] - sum(1 for n in nodes_going if n.get("isDedicated", True)), 0),
             max(current[1] - sum(1 for n in nodes_going if n.get("isDedicated") is False), 0),
@@ -293,6 +311,10 @@ async def scale_plan(look: Lookups, tool: str, args: Mapping[str, Any], max_node
             plan["evaluation"] = (
                 "not possible before autoscale is on; Batch evaluates the formula as soon as it is enabled"
             )
+            if pool.get("allocationState") != "steady":
+                result.batch_would_refuse = (
+                    f"the pool is {pool.get('allocationState')}; Batch turns autoscale on only while it is steady (409)"
+                )
     elif tool == "pool_disable_auto_scale":
         plan["summary"] = f"autoscale off; the pool keeps {sum(current)} node(s) until resized"
 

@@ -176,8 +176,19 @@ def _mcp_error(what: str, exc: BatchError, *, uri: str | None = None) -> MCPErro
 async def subscribe_resource(
     ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
 ) -> types.EmptyResult:
-    await (await _live(ctx)).events.subscribe(ctx, params.uri)
+    live = await _live(ctx)
+    target = _served(params.uri)
+    if target is not None and target.reader not in live.engine.selection.enabled:
+        raise MCPError(code=types.INVALID_PARAMS, message=not_served(target), data={"uri": params.uri})
+    await live.events.subscribe(ctx, params.uri)
     return types.EmptyResult()
+
+
+def _served(uri: str) -> BatchUri | None:
+    try:
+        return parse_uri(uri)
+    except UriError:
+        return None  # the watcher answers a URI it does not serve itself
 
 
 async def unsubscribe_resource(
@@ -190,7 +201,15 @@ async def unsubscribe_resource(
 async def subscriptions_listen(
     ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams
 ) -> types.SubscriptionsListenResult:
-    return await (await _live(ctx)).events.listen(ctx, params)
+    live = await _live(ctx)
+    wanted = params.notifications.resource_subscriptions
+    if wanted:  # a resource whose reading operation is not enabled is left out of the acknowledgment
+        enabled = live.engine.selection.enabled
+        kept = [uri for uri in wanted if (target := _served(uri)) is None or target.reader in enabled]
+        if len(kept) != len(wanted):
+            notifications = params.notifications.model_copy(update={"resource_subscriptions": kept or None})
+            params = params.model_copy(update={"notifications": notifications})
+    return await live.events.listen(ctx, params)
 
 
 async def complete(ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams) -> types.CompleteResult:

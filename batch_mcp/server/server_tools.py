@@ -23,10 +23,13 @@ Answer = Literal["accept", "decline", "cancel", "cannot"]
 
 
 class Asker(Protocol):
-    async def __call__(self, question: str) -> Answer: ...
+    """Ask the user. `bound`: a digest of what the answer must be about (the command lines shown);
+    an asker whose answer arrives in a later request checks it is still the same."""
+
+    async def __call__(self, question: str, *, bound: str = "") -> Answer: ...
 
 
-async def cannot_ask(question: str) -> Answer:
+async def cannot_ask(question: str, *, bound: str = "") -> Answer:
     return "cannot"
 
 
@@ -64,7 +67,8 @@ Handler = Callable[[CallContext, dict[str, Any]], Awaitable[types.CallToolResult
 # What a call will run, for the execution policy's question: the arguments with every command line
 # filled in (a template's values or file lines), sent as shown; None when the call runs nothing (a dry
 # run). Raises ValueError when the arguments can make no tasks.
-SpellOut = Callable[["BatchClient", Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]]
+# Its arguments: the Batch client, the call's arguments, and the operations this server may use.
+SpellOut = Callable[["BatchClient", Mapping[str, Any], frozenset[str]], Awaitable[Mapping[str, Any] | None]]
 
 
 def tool_annotations(

@@ -61,6 +61,9 @@ def entra_settings(idp: IdentityProvider, tmp_path: Path, **overrides: Any) -> S
         "entra_authority": idp.url,
         "audit_log": tmp_path / "audit.jsonl",
         "toolsets": ["all"],
+        # The Batch behind the test gate is the local emulator, and says so: these tests are about
+        # sign-in, not the execution policy (tests/security covers it), so tasks run without asking.
+        "emulator_exec": "unrestricted",
     }
     values.update(overrides)
     return Settings(**values)
@@ -99,6 +102,7 @@ def entra_env(idp: IdentityProvider, batch_url: str, tls: LoopbackTls, workdir: 
         "BATCH_MCP_AUDIT_LOG": str(workdir / "audit.jsonl"),
         "BATCH_MCP_TOOLSETS": "all",
         "BATCH_MCP_WATCH_MAX_INTERVAL": "1",
+        "BATCH_MCP_EMULATOR_EXEC": "unrestricted",  # the emulator behind the gate says it is one (see above)
         "SSL_CERT_FILE": str(tls.ca_file),
         "REQUESTS_CA_BUNDLE": str(tls.ca_file),
     }

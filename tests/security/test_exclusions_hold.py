@@ -63,3 +63,34 @@ async def test_excluded_file_reads_are_refused_by_the_http_files_endpoint(tmp_pa
     async with http_serve(tmp_path, exclude_tools=excluded) as served, served.http(served.token) as http:
         answer = await http.get("/files/jobs/j/tasks/t/files/stdout.txt")
     assert answer.status_code == 403 and "task_file_get" in answer.text, (answer.status_code, answer.text)
+
+
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")  # handshake-era subscribe
+@pytest.mark.parametrize("era", ["legacy", "2026-07-28"])
+async def test_resources_whose_reader_is_excluded_cannot_be_watched(tmp_path: Path, era: str) -> None:
+    settings = make_settings(tmp_path, exclude_tools=["task_file_get", "node_file_get"])
+    async with connect(settings, era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": LOCAL})).is_error
+        uri = "batch://jobs/j/tasks/t/files/stdout.txt"
+        if era == "legacy":
+            with pytest.raises(Exception) as refused:
+                await client.subscribe_resource(uri)
+            assert "task_file_get" in str(refused.value)
+        else:
+            async with client.listen(resource_subscriptions=[uri, "batch://jobs/j"]) as sub:
+                assert sub.honored.resource_subscriptions == ["batch://jobs/j"]
+
+
+@pytest.mark.parametrize("policy", ["unrestricted", "confirm"])
+async def test_a_fan_out_cannot_read_a_file_whose_reading_is_excluded(tmp_path: Path, policy: str) -> None:
+    """`tasks_submit lines=` reads a task or node file: excluded file reads exclude that too (the
+    lines would come back in the tasks' command lines and the dry run)."""
+    from tests.server.conftest import answering
+
+    settings = make_settings(tmp_path, exclude_tools=["task_file_get", "node_file_get"], emulator_exec=policy)
+    async with connect(settings, "legacy", elicitation=answering(True)) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": LOCAL})).is_error
+        uri = "batch://jobs/j/tasks/t/files/stdout.txt"
+        args = {"job_id": "j", "template": {"id": "l{i}", "commandLine": "{value}"}, "lines": uri}
+        result = await call(client, "tasks_submit", args)
+    assert result.is_error and "task_file_get is not enabled" in text(result), text(result)

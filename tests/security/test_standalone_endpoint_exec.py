@@ -20,10 +20,6 @@ pytestmark = pytest.mark.anyio
 EVIL = "/bin/sh -c 'echo owned > $HOME/owned'"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a Batch endpoint that is the local emulator counts as Azure: no exec question (NOTE @sec @emuhost)",
-)
 async def test_a_standalone_emulator_endpoint_without_a_sandbox_asks_before_running_a_command(
     tmp_path: Path,
 ) -> None:
@@ -49,3 +45,34 @@ async def test_a_standalone_emulator_endpoint_without_a_sandbox_asks_before_runn
             missing = await call(client, "task_get", {"job_id": "j", "task_id": "t"})
     assert len(said_no.questions) == 1 and EVIL in said_no.questions[0], (said_no.questions, text(result))
     assert missing.is_error
+
+
+async def test_an_endpoint_that_is_not_an_emulator_is_azure_for_good_after_one_probe() -> None:
+    """Azure Batch runs command lines on its own machines: it answers the probe with an error and is
+    not asked again; an emulator is read on every refresh; no answer means "cannot say" for now."""
+    import httpx2
+
+    from batch_mcp.batch import BatchClient
+    from batch_mcp.catalog import load_catalog
+    from batch_mcp.server.backend import EndpointProbe
+
+    answers = {"kind": "azure"}
+    probes: list[str] = []
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        probes.append(request.url.path)
+        if answers["kind"] == "down":
+            raise httpx2.ConnectError("refused", request=request)
+        if answers["kind"] == "emulator":
+            return httpx2.Response(200, json={"pid": 1, "isolation": "none"})
+        return httpx2.Response(400, json={"code": "InvalidUri", "message": {"value": "no such path"}})
+
+    catalog = load_catalog("2024-02-01.19.0")
+    for kind, expected, calls in (("azure", None, 1), ("emulator", "none", 2), ("down", None, 2)):
+        answers["kind"], probes[:] = kind, []
+        transport = httpx2.MockTransport(batch)
+        async with BatchClient(catalog, "https://acct.westeurope.batch.azure.com", transport=transport) as client:
+            probe = EndpointProbe(client)
+            await probe.refresh()
+            await probe.refresh()
+        assert (probe.isolation(), len(probes)) == (expected, calls), kind

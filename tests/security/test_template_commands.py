@@ -76,11 +76,6 @@ async def test_a_dry_run_runs_nothing_and_asks_nothing(tmp_path: Path) -> None:
     assert never.questions == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="2026-07-28 era: the confirmation state is not bound to the question shown, so the retry re-reads "
-    "the file and runs what the user never saw (NOTE @sec on the board)",
-)
 async def test_a_2026_era_yes_is_for_the_command_lines_shown_not_for_a_file_changed_since(tmp_path: Path) -> None:
     state = tmp_path / "state"
     settings = make_settings(tmp_path, emulator_exec="confirm", emulator_data_dir=state)
@@ -106,3 +101,6 @@ async def test_a_2026_era_yes_is_for_the_command_lines_shown_not_for_a_file_chan
         listed = await call(client, "task_list", {"job_id": "j", "select": "id,commandLine"})
     ran = [task["commandLine"] for task in (listed.structured_content or {})["items"]]
     assert EVIL not in ran, (second, ran)
+    # The yes was for "/bin/echo one": the user is asked again, about what would run now.
+    assert isinstance(second, types.InputRequiredResult), second
+    assert EVIL in second.input_requests["confirm"].params.message

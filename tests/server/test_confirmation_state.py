@@ -91,3 +91,13 @@ async def test_read_only_refuses_writes_even_through_the_router(tmp_path: Path) 
             assert result.is_error and ("read-only" in text(result) or "No enabled tool" in text(result)), text(result)
         assert (await call(client, "job_get", {"job_id": "x"})).is_error
         assert (await call(client, "pool_get", {"pool_id": "local"})).structured_content["state"] == "active"
+
+
+def test_a_confirmation_state_carries_what_its_answer_is_about() -> None:
+    from batch_mcp.server.confirmations import ConfirmState
+
+    for state in (ConfirmState.new(300, bound="0123abcd"), ConfirmState.new(300)):
+        parsed = ConfirmState.parse(state.encode())
+        assert parsed is not None
+        assert (parsed.state_id, parsed.bound) == (state.state_id, state.bound)
+        assert parsed.expires_at == pytest.approx(state.expires_at, abs=0.001)

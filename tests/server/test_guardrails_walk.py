@@ -98,5 +98,7 @@ async def test_no_destructive_tool_acts_without_confirmation(tmp_path: Path, ver
             routed = await call(client, "batch_call", {"name": tool.name, "arguments": args})
             for result in (direct, routed):
                 assert result.is_error, f"{tool.name} acted: {text(result)}"
-                assert "confirmation" in text(result), f"{tool.name}: {text(result)}"
+                # asked (and refused: this client cannot confirm), or nothing to do (a completed task to terminate)
+                said = text(result)
+                assert "confirmation" in said or "nothing to do" in said, f"{tool.name}: {said}"
         assert await snapshot(client, world) == before

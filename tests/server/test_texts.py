@@ -193,3 +193,24 @@ def test_the_listing_sends_every_hint_whose_value_differs_from_mcps_default_and_
     assert listed_annotations(tools["job_delete"].annotations) == {"readOnlyHint": False, "idempotentHint": True}
     assert listed_annotations(tools["job_add"].annotations) == {"readOnlyHint": False, "destructiveHint": False}
     assert listed_annotations(tools["batch_call"].annotations) == {"readOnlyHint": False, "destructiveHint": False}
+
+
+@pytest.mark.parametrize("version", API_VERSIONS)
+def test_error_hints_name_a_tool_only_if_it_is_listed_or_say_how_to_reach_it(version: str) -> None:
+    """"what to try" is read by a model with the default list in front of it."""
+    from batch_mcp.server.errors import HINTS_BY_CODE, HINTS_BY_STATUS
+
+    parts = assemble(Settings(api_version=version, audit_log=None))
+    tools = {**parts.catalog.tools, **parts.server_tools}
+    for hint in [*HINTS_BY_CODE.values(), *HINTS_BY_STATUS.values()]:
+        for mentioned in set(re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", hint)) & set(tools):
+            if parts.selection.is_listed(mentioned):
+                continue
+            assert "batch_call" in hint or "batch_tools" in hint, f"hint names hidden {mentioned}: {hint}"
+
+
+def test_the_state_conflicts_agents_meet_most_have_a_hint_of_their_own() -> None:
+    from batch_mcp.server.errors import HINTS_BY_CODE
+
+    for code in ("PoolNotSteady", "JobCompleted", "JobBeingTerminated", "TaskCompleted", "TaskNotFailed"):
+        assert code in HINTS_BY_CODE, code

@@ -7,12 +7,15 @@ Wire them with `Server(..., **prompt_handlers(workflow_prompts()))`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
+
+from batch_mcp.catalog.bounds import ARG_BOUNDS, PATTERN_TEXTS
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,15 @@ class WorkflowPrompt:
         missing = [name for name, _ in self.arguments if not str(values.get(name, "")).strip()]
         if missing:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Prompt {self.name} needs: {', '.join(missing)}")
-        text = self.template.format(**{name: str(values[name]).strip() for name, _ in self.arguments})
+        given = {name: str(values[name]).strip() for name, _ in self.arguments}
+        for name, value in given.items():  # ids as Batch takes them: nothing else reaches the plan
+            pattern = ARG_BOUNDS.get(name, {}).get("pattern")
+            if pattern and not re.match(pattern, value):
+                raise MCPError(
+                    code=types.INVALID_PARAMS,
+                    message=f"Prompt {self.name}: {name} must be {PATTERN_TEXTS.get(pattern, pattern)}",
+                )
+        text = self.template.format(**given)
         return types.GetPromptResult(
             description=self.description,
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ SHOWN_PREVIEW = 3  # expanded tasks a dry run shows (and the last one)
 CONCURRENCY = 8
 SINGLE_TASK_TOOL = "task_add"
 SOURCES = ("range", "values", "lines")
+ENDED = frozenset({"terminating", "completed", "deleting"})  # job states that take no more tasks
 # A task is listed as just an object: the handler checks each one against the full task model
 # anyway, and typing its fields here would make the engine's generic check walk every task twice
 # (for 10,000 tasks that pass costs three times the rest of our overhead together).
@@ -89,8 +91,11 @@ def invalid_tasks(catalog: Catalog, tasks: Sequence[Mapping[str, Any]]) -> tuple
     return problems, bad
 
 
-async def tasks_from(client: BatchClient, args: Mapping[str, Any]) -> tuple[list[dict[str, Any]], set[str]]:
-    """The tasks the arguments describe, and placeholders the template left unfilled."""
+async def tasks_from(
+    client: BatchClient, args: Mapping[str, Any], enabled: AbstractSet[str] | None = None
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """The tasks the arguments describe, and placeholders the template left unfilled. `enabled`: the
+    operations this server may use; a `lines` file is read only if its reading operation is one."""
     tasks, template = args.get("tasks"), args.get("template")
     sources = [name for name in SOURCES if args.get(name) is not None]
     if (tasks is None) == (template is None):
@@ -110,12 +115,14 @@ async def tasks_from(client: BatchClient, args: Mapping[str, Any]) -> tuple[list
     elif sources[0] == "values":
         values = args["values"]
     else:
-        values = line_values(await read_lines_file(client, args["lines"]))
+        values = line_values(await read_lines_file(client, args["lines"], enabled))
     expansion = expand(args["template"], values, limit=MAX_TASKS)
     return expansion.tasks, expansion.unknown
 
 
-async def spelled_out(client: BatchClient, args: Mapping[str, Any]) -> Mapping[str, Any] | None:
+async def spelled_out(
+    client: BatchClient, args: Mapping[str, Any], enabled: AbstractSet[str]
+) -> Mapping[str, Any] | None:
     """The call as the execution policy shows it: a template filled from `values` or `lines` becomes
     the tasks it makes (so the user sees, and Batch gets, the command lines as read now). A range
     fills in numbers only, so its template says all there is; a dry run runs nothing."""
@@ -123,7 +130,7 @@ async def spelled_out(client: BatchClient, args: Mapping[str, Any]) -> Mapping[s
         return None
     if args.get("template") is None or args.get("range") is not None:
         return args
-    tasks, _ = await tasks_from(client, args)
+    tasks, _ = await tasks_from(client, args, enabled)
     kept = {key: value for key, value in args.items() if key not in ("template", *SOURCES)}
     return {**kept, "tasks": tasks}
 
@@ -140,15 +147,17 @@ def _refuse_position_for_numbers(template: Any, numbers: range) -> None:
         )
 
 
-async def read_lines_file(client: BatchClient, uri: str) -> str:
+async def read_lines_file(client: BatchClient, uri: str, enabled: AbstractSet[str] | None = None) -> str:
     """A task or node file named by its batch:// URI, whole (up to MAX_LINES_FILE), as text."""
     from batch_mcp.server.file_windows import read_window
-    from batch_mcp.server.uris import UriError, parse_uri
+    from batch_mcp.server.uris import UriError, not_served, parse_uri
 
     try:
         target = parse_uri(uri)
     except UriError as exc:
         raise SubmitError(f"lines: {exc}") from None
+    if enabled is not None and target.is_file and target.reader not in enabled:
+        raise SubmitError(f"lines: {not_served(target)}")
     if not target.is_file or not target.query.is_default:
         raise SubmitError(
             "lines names a file as batch://jobs/{jobId}/tasks/{taskId}/files/{path} or "
@@ -167,7 +176,7 @@ async def submit(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
     if not job_id:
         return render.error_result("tasks_submit needs a job_id.")
     try:
-        tasks, unknown = await tasks_from(ctx.engine.client, args)
+        tasks, unknown = await tasks_from(ctx.engine.client, args, ctx.engine.selection.enabled)
     except (SubmitError, TemplateError) as exc:
         return render.error_result(f"{exc} Nothing was sent to Batch.")
     if args.get("template") is not None:  # values that filled a DB_PASSWORD entry are secrets too
@@ -185,7 +194,9 @@ async def submit(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
         )
     unfilled = f"placeholders left as written: {', '.join('{' + n + '}' for n in sorted(unknown))}" if unknown else ""
     if args.get("dry_run"):
-        return _preview(job_id, tasks, unfilled)
+        state = (await ctx.engine.client.call("job_get", {"job_id": job_id, "select": "id,state"})).data.get("state")
+        ended = f"job {job_id} is {state} and takes no more tasks: submit to a new job." if state in ENDED else ""
+        return _preview(job_id, tasks, "\n".join(filter(None, (unfilled, ended))))
     progress = Progress(ctx)
     await progress(0, len(tasks), f"submitting {len(tasks)} task(s) to job {job_id}")
 

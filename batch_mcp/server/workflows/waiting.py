@@ -141,6 +141,11 @@ class JobTarget:
         if fresh:
             summary += "; failed now: " + ", ".join(_failed_text(t) for t in fresh[:SHOWN_FAILED])
         progress, whole = counts["completed"], total or None
+        if unfinished == 0 and counts["failed"] and job_state == "active":
+            await self._read_job()  # a job being deleted ends its tasks as failed: say which it is
+            job_state = state["state"] = self.job_state
+        if job_state == "deleting":
+            return Reading(True, state, summary, progress, whole, "the job is being deleted (its tasks ended with it)")
         if job_state in ("disabling", "disabled"):
             return Reading(True, state, summary, progress, whole, "the job is disabled")
         if self.stop_on_failure and counts["failed"]:

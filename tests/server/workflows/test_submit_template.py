@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.server.conftest import call, text
+from tests.server.conftest import call, text, wait_until
 from tests.server.workflows.conftest import ERA_VERSIONS, ProgressLog, ok, run_task, workflow_client
 from tests.server.workflows.test_submit import active_count, idle_job, task_ids
 
@@ -137,3 +137,22 @@ async def test_a_range_filling_only_the_zero_based_position_is_refused_as_an_off
         ):
             result = await call(client, "tasks_submit", {"job_id": "bulk", **args, "dry_run": True})
             assert not result.is_error, text(result)
+
+
+async def test_a_dry_run_says_when_the_job_cannot_take_the_tasks(tmp_path: Path) -> None:
+    """A dry run that answers "500 valid tasks" for a job that does not exist, or has ended, would
+    fail at the real submit: it says so instead."""
+    async with workflow_client(tmp_path) as client:
+        template = {"id": "t{value}", "commandLine": "/bin/true"}
+        missing = await call(
+            client, "tasks_submit", {"job_id": "nojob", "template": template, "range": [1, 3], "dry_run": True}
+        )
+        assert missing.is_error and "JobNotFound" in text(missing), text(missing)
+        # an empty job set to end when its tasks are done ends at once (the trap job_add's text warns of)
+        ending = {"id": "ended", "poolInfo": {"poolId": "local"}, "onAllTasksComplete": "terminatejob"}
+        await ok(client, "job_add", ending)
+        await wait_until(client, "job_get", {"job_id": "ended"}, lambda j: j.get("state") == "completed")
+        ended = await call(
+            client, "tasks_submit", {"job_id": "ended", "template": template, "range": [1, 3], "dry_run": True}
+        )
+        assert "takes no more tasks" in text(ended), text(ended)

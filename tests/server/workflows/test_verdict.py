@@ -86,3 +86,33 @@ def test_a_task_whose_job_names_a_missing_pool_says_so() -> None:
         Facts(task={"state": "active"}, job={"state": "active", "poolInfo": {"poolId": "gone"}}, pool_missing=True)
     )
     assert "pool gone does not exist" in text, text
+
+
+async def _deleted_while_waited(tmp_path: Any) -> str:
+    import anyio
+
+    from tests.server.conftest import answering, call, connect, make_settings, text
+
+    settings = make_settings(tmp_path, emulator_transition_delay=3)  # the job stays "deleting" a while
+    async with connect(settings, "legacy", elicitation=answering(True)) as client:
+        assert not (await call(client, "job_add", {"id": "dj", "poolInfo": {"poolId": "local"}})).is_error
+        sleeper = {"job_id": "dj", "id": "s", "commandLine": "/bin/sleep 30"}
+        assert not (await call(client, "task_add", sleeper)).is_error
+        said: list[str] = []
+
+        async def wait() -> None:
+            said.append(text(await call(client, "wait_for", {"job_id": "dj", "timeout": 20})))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(wait)
+            await anyio.sleep(1)
+            assert not (await call(client, "job_delete", {"job_id": "dj"})).is_error
+    return said[0]
+
+
+def test_a_job_deleted_while_waited_on_says_so_not_that_its_tasks_failed(tmp_path: Any) -> None:
+    import anyio
+
+    said = anyio.run(_deleted_while_waited, tmp_path)
+    first = said.splitlines()[0]
+    assert said.startswith("Stopped after") and "deleted" in first and "failed" not in first, said
