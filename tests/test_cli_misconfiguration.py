@@ -122,6 +122,8 @@ def test_a_bad_setting_is_one_line_and_exit_code_2(
     monkeypatch.setenv("BATCH_MCP_EMULATOR_DATA_DIR", ":memory:")
     for key, value in env.items():
         monkeypatch.setenv(key, value.format(**values))
+    for name in ("XDG_DATA_HOME", "XDG_STATE_HOME"):  # default folders of this test's own (no one else's emulator)
+        monkeypatch.setenv(name, str(tmp_path / name))
     monkeypatch.chdir(tmp_path)
     try:
         code = cli.main([word.format(**values) for word in argv])

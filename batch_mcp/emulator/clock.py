@@ -29,6 +29,8 @@ async def _guarded(fn: Callable[[], Awaitable[None]]) -> None:
 
 
 def tick(backend: Backend) -> None:
+    if backend.leaving:
+        return  # the next emulator on this state picks up from here
     now = backend.now()
     backend.advance_timers(now)
     backend.schedule_tasks()

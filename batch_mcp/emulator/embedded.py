@@ -105,6 +105,9 @@ class EmbeddedEmulator:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        emulator = getattr(self.app.state, "emulator", None)
+        if emulator is not None:
+            emulator.leave()  # before the server drains its open requests: nothing starts from here on
         if self._server is not None:
             self._server.should_exit = True
         if self._tg is not None:

@@ -372,6 +372,10 @@ class SharedEmulator:
                 if self.role != "attached" or self.folder is None or self.folder.locked:
                     continue
                 async with self._settling:
+                    # A request that found no server may have brought the folder up while this
+                    # waited its turn (try_lock says yes to a lock this process already holds).
+                    if self._closing or self.folder is None or self.folder.locked:
+                        continue
                     if self.folder.try_lock():
                         log.info("the emulator's owner left; taking over %s", self.folder.path)
                         try:

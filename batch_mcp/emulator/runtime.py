@@ -145,7 +145,15 @@ class Emulator:
         await self._tg.start(run_clock, self.backend)
         return self.backend
 
+    def leave(self) -> None:
+        """Stop advancing and starting anything, at once, while the host still winds down (its
+        server drains open requests first). A task placed now would be started only to be killed
+        and requeued by the next owner of the state."""
+        if self.backend is not None:
+            self.backend.leaving = True
+
     async def stop(self) -> None:
+        self.leave()
         # Cancel the runs first: each ends its process and records nothing, so a task that was
         # running stays `running` in the store and the next start requeues it (as after kill -9),
         # instead of completing with the exit code of a kill it never asked for.

@@ -4,6 +4,8 @@ one batch-mcp process (the lock is per open file, so two in one process contend 
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -16,8 +18,10 @@ import httpx2
 import pytest
 
 from batch_mcp.emulator import EmulatorConfig
+from batch_mcp.emulator.clock import tick
+from batch_mcp.emulator.embedded import EmbeddedEmulator
 from batch_mcp.emulator.hosting import KEY_NAME, SOCKET_NAME, FolderError, SharedEmulator, StateFolder, sign
-from tests.emulator.conftest import Api, ready_pool
+from tests.emulator.conftest import Api, fast_config, ready_pool, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -168,3 +172,70 @@ async def test_a_request_that_finds_no_server_brings_up_the_folder_at_once(tmp_p
             await owner_left.wait()
             assert (await api.get("/pools", params={"maxresults": 1})).status_code == 200
             assert second.role == "owner"
+
+
+async def test_a_request_and_the_watcher_that_both_find_the_owner_gone_bring_up_one_server(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An owner on its way out has stopped answering but still holds the lock. A request that finds
+    no server waits for the lock, while the watcher also sees the folder free and queues behind it:
+    exactly one of them may serve the folder. (A second server over the same store would requeue
+    what the first had just restarted.)"""
+    path = tmp_path / "state"
+    leaving = StateFolder(path)  # the leaving owner: holds the lock, serves until told to stop
+    assert leaving.try_lock()
+    config = folder_config(path)
+    served = dataclasses.replace(config, local_key=leaving.key(), allowed_hosts=[])
+    serving, may_stop, stopped = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def owner() -> None:
+        async with EmbeddedEmulator(served, sock=leaving.bind_socket()):
+            serving.set()
+            await may_stop.wait()
+        stopped.set()  # no longer answering; the lock is still held
+
+    async with anyio.create_task_group() as owner_group:
+        owner_group.start_soon(owner)
+        await serving.wait()
+        async with process(config, poll_interval=0.01) as (second, api):
+            assert second.role == "attached"
+            may_stop.set()
+            await stopped.wait()
+            caplog.set_level(logging.INFO, logger="batch_mcp.emulator")
+            answered = anyio.Event()
+
+            async def ask() -> None:
+                assert (await api.get("/pools")).status_code == 200  # waits for a server: this process's own
+                answered.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ask)
+                await anyio.sleep(0.2)  # the request waits for the lock; the watcher has seen the folder free
+                assert not answered.is_set()
+                leaving.close()  # the owner is gone
+            assert second.role == "owner"
+            socket_inode = (path / SOCKET_NAME).stat().st_ino
+            await anyio.sleep(0.2)  # time for a second server to show up, were one started
+            servers = [r.getMessage() for r in caplog.records if r.getMessage().startswith("serving the emulator")]
+            assert len(servers) == 1, servers
+            assert (path / SOCKET_NAME).stat().st_ino == socket_inode
+
+
+async def test_an_emulator_on_its_way_out_starts_nothing_and_the_next_one_runs_it_once(tmp_path: Path) -> None:
+    """Between `leave` (the host is stopping; its server still drains requests) and the end, a task
+    accepted is left in the queue: started now, it would only be killed and requeued by the next
+    owner. The next emulator on the folder runs it, once, without a requeue."""
+    config = fast_config(data_dir=tmp_path / "state")
+    async with serving(config) as (emu, api):
+        assert (await api.post("/pools", ready_pool("p1"))).status_code == 201
+        await api.wait("/pools/p1/nodes", lambda b: bool(b["value"]) and b["value"][0]["state"] == "idle")
+        assert (await api.post("/jobs", {"id": "j1", "poolInfo": {"poolId": "p1"}})).status_code == 201
+        emu.app.state.emulator.leave()
+        assert (await api.post("/jobs/j1/tasks", {"id": "t1", "commandLine": "/bin/true"})).status_code == 201
+        tick(emu.backend)  # what the clock does next: nothing is placed
+        assert (await api.get("/jobs/j1/tasks/t1")).json()["state"] == "active"
+        assert emu.backend.running_slots() == 0
+    async with serving(config) as (_, api):
+        task = await api.wait("/jobs/j1/tasks/t1", lambda t: t["state"] == "completed")
+        assert task["executionInfo"]["requeueCount"] == 0
+        assert task["executionInfo"]["exitCode"] == 0

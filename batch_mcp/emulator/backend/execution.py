@@ -50,6 +50,10 @@ class ExecutionOps(BackendBase):
         self.metrics = autoscale_bridge.MetricHistory()
         self.prep_waiters: dict[tuple[str, str, str], asyncio.Event] = {}
         self.boot = uuid.uuid4().hex[:8]
+        # Set when this emulator is on its way out (its host stops, another process takes the
+        # folder over next): nothing advances and no process starts any more; what would have run
+        # is left in the store for the next start to pick up.
+        self.leaving = False
 
     def start(self, coro: Callable[[], Awaitable[None]]) -> None:
         if self.spawn is None:
@@ -332,6 +336,8 @@ class ExecutionOps(BackendBase):
         started: Callable[[int, float], None] | None = None,
     ) -> RunResult:
         spec.root = self.files.root  # the run's own files stay inside the nodes' folders
+        if self.leaving:
+            await asyncio.Event().wait()  # never started; ended with the emulator, which records nothing
         begin = self.now()
         try:
             prepare_folders(spec)
