@@ -34,6 +34,7 @@ from batch_mcp.batch.errors import (
     BatchTimeoutError,
     BatchTransportError,
     BatchUnreachableError,
+    ContinuationError,
 )
 from batch_mcp.batch.paging import Continuation, check_link
 from batch_mcp.batch.retry import MAYBE_APPLIED_ERRORS, RetryMode, RetryPolicy, RetryState
@@ -292,6 +293,7 @@ class BatchClient:
         params: dict[str, str] | None
         if token:
             found = Continuation.decode(token, tool=plan.name, endpoint=self.endpoint_url, path=prepared.path)
+            _same_query(found.link, prepared.params, paging.page_size)
             url, params, skip = found.link, None, found.skip
         else:
             url, skip = self.endpoint + prepared.path, 0
@@ -774,3 +776,19 @@ def _amend(err: BatchServiceError, note: str) -> BatchServiceError:
         path=err.path,
         attempts=err.attempts,
     )
+
+
+def _same_query(link: str, asked: Mapping[str, str], page_size: str) -> None:
+    """A continuation pages the query it came from: arguments that ask for another one are refused,
+    rather than silently answered with pages of the first."""
+    carried = httpx2.URL(link).params
+    for name, value in asked.items():
+        if name == page_size or carried.get(name) == value:
+            continue
+        was = carried.get(name)
+        raise ContinuationError(
+            f"the continuation pages the listing it came from ({name}={was!r}), not {name}={value!r}; "
+            "list again without continuation to change it"
+            if was is not None
+            else f"the continuation pages a listing without {name}; list again without continuation to add it"
+        )

@@ -145,3 +145,19 @@ async def test_a_relative_next_link_is_resolved_against_the_endpoint(catalog: Ca
     async with BatchClient(catalog, ENDPOINT, transport=httpx2.MockTransport(handler), retry=fake_time.policy()) as c:
         page = await c.list("pool_list", {}, max_items=10)
     assert [p["id"] for p in page.items] == ["a", "b"]
+
+
+async def test_a_continuation_with_another_filter_is_refused_not_answered_with_the_first_query(
+    client: BatchClient, fake: FakeBatch
+) -> None:
+    _tasks(fake, 30)
+    asked = {"job_id": "j", "filter": "state eq 'active'"}
+    page = await client.list("task_list", asked, max_items=10)
+    sent = len(fake.requests)
+    for changed in ({**asked, "filter": "state eq 'completed'"}, {**asked, "select": "id"}):
+        with pytest.raises(ContinuationError, match="list again without continuation"):
+            await client.list("task_list", changed, max_items=10, continuation=page.continuation)
+    assert len(fake.requests) == sent  # refused before anything was sent
+    same = await client.list("task_list", asked, max_items=10, continuation=page.continuation)
+    bare = await client.list("task_list", {"job_id": "j"}, max_items=10, continuation=page.continuation)
+    assert [t["id"] for t in same.items] == [t["id"] for t in bare.items] == [f"t{i:05d}" for i in range(10, 20)]
