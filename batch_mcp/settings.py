@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     max_watchers: int = Field(
         100, ge=1, description="resources watched for subscribers at once, across clients", json_schema_extra=SERVE_ONLY
     )
+    max_watchers_per_user: int = Field(
+        25,
+        ge=1,
+        description="of those, watched for one user at once (with Entra ID sign-in)",
+        json_schema_extra=SERVE_ONLY,
+    )
     watch_max_interval: float = Field(
         20.0, ge=1.0, description="seconds between checks of an unchanging resource", json_schema_extra=SERVE_ONLY
     )

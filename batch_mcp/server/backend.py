@@ -169,6 +169,7 @@ async def open_backend(
         config = EventsConfig(
             backoff=Backoff(maximum=settings.watch_max_interval),
             max_watchers=settings.max_watchers,
+            max_watchers_per_user=settings.max_watchers_per_user,
             window=settings.resource_window,
         )
         async with Events(backend.client, catalog, config) as events:

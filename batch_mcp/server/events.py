@@ -62,6 +62,7 @@ class EventsConfig:
 
     backoff: Backoff = field(default_factory=Backoff)
     max_watchers: int = 100  # concurrent watched resources, across all clients
+    max_watchers_per_user: int = 25  # of those, one signed-in user's (Entra ID sign-in only)
     max_uris_per_listen: int = 32  # resource URIs one subscriptions/listen request may ask for
     max_listen_streams: int = 256  # concurrent subscriptions/listen streams
     window: int = DEFAULT_WINDOW  # bytes a file resource read returns at most
@@ -229,7 +230,12 @@ class Events:
     async def __aenter__(self) -> Events:
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
-        self._pool = WatcherPool(self._group, limit=self.config.max_watchers, backoff=self.config.backoff)
+        self._pool = WatcherPool(
+            self._group,
+            limit=self.config.max_watchers,
+            per_owner=self.config.max_watchers_per_user,
+            backoff=self.config.backoff,
+        )
         return self
 
     async def __aexit__(
@@ -273,7 +279,8 @@ class Events:
         user = current_user()
         key = target.key if user is None else f"{user.key} {target.key}"
         try:
-            lease = await self.pool.acquire(key, uri, channel, lambda: self.probe_for(target, user))
+            owner = None if user is None else user.key
+            lease = await self.pool.acquire(key, uri, channel, lambda: self.probe_for(target, user), owner)
         except TooManyWatchers as exc:
             raise MCPError(code=types.INVALID_REQUEST, message=f"{exc}; unsubscribe from something first") from None
         watcher = self.pool.watchers.get(key)

@@ -98,6 +98,7 @@ class Watcher:
     probe: Probe
     schedule: Schedule
     sleep: Sleep = anyio.sleep
+    owner: str | None = None  # the signed-in user it polls for (None: the server's one principal)
     leases: list[Lease] = field(default_factory=list)
     version: Version | None = None
     known: bool = False  # a probe has answered at least once
@@ -161,7 +162,8 @@ class Watcher:
 
 
 class WatcherPool:
-    """The running watchers, keyed by resource, shared by all subscribers, at most `limit` of them."""
+    """The running watchers, keyed by resource, shared by all subscribers, at most `limit` of them,
+    and at most `per_owner` of one owner's (so one signed-in user cannot take every watcher)."""
 
     def __init__(
         self,
@@ -169,11 +171,13 @@ class WatcherPool:
         *,
         limit: int,
         backoff: Backoff,
+        per_owner: int | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
         self._group = group
         self.limit = limit
+        self.per_owner = per_owner
         self.backoff = backoff
         self._clock = clock
         self._sleep = sleep
@@ -182,7 +186,9 @@ class WatcherPool:
     def __len__(self) -> int:
         return len(self.watchers)
 
-    async def acquire(self, key: str, uri: str, channel: Channel, probe: Callable[[], Probe]) -> Lease:
+    async def acquire(
+        self, key: str, uri: str, channel: Channel, probe: Callable[[], Probe], owner: str | None = None
+    ) -> Lease:
         """Hold the watcher for `key` (starting it, with a first probe as the baseline, if none runs).
         Raises TooManyWatchers at the cap. `probe` builds the probe only when a watcher is started."""
         watcher = self.watchers.get(key)
@@ -190,7 +196,9 @@ class WatcherPool:
         if watcher is None:
             if len(self.watchers) >= self.limit:
                 raise TooManyWatchers(f"at most {self.limit} resources can be watched at once")
-            watcher = Watcher(key, probe(), Schedule(self.backoff, self._clock), self._sleep)
+            if owner is not None and self.per_owner is not None and self.owned(owner) >= self.per_owner:
+                raise TooManyWatchers(f"at most {self.per_owner} resources can be watched at once by one user")
+            watcher = Watcher(key, probe(), Schedule(self.backoff, self._clock), self._sleep, owner=owner)
             self.watchers[key] = watcher
         lease = Lease(key, uri, channel)
         watcher.leases.append(lease)
@@ -211,6 +219,9 @@ class WatcherPool:
         if not starting:
             watcher.nudge()
         return lease
+
+    def owned(self, owner: str) -> int:
+        return sum(1 for watcher in self.watchers.values() if watcher.owner == owner)
 
     def release(self, lease: Lease) -> None:
         """Drop a subscriber's hold; the watcher stops with its last subscriber. Idempotent."""

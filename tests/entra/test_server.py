@@ -11,6 +11,7 @@ import secrets
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -23,8 +24,9 @@ from mcp.client.subscriptions import ResourceUpdated
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from tests.entra.batch_gate import BatchGate
-from tests.entra.conftest import EntraServer
+from tests.entra.conftest import EntraServer, entra_env, entra_process, free_port
 from tests.entra.provider import ALICE, BATCH_RESOURCE, BOB, CAROL, DAVE, IdentityProvider, SigningKey
+from tests.entra.tls import LoopbackTls
 from tests.server.conftest import ERAS, answering, text
 
 pytestmark = pytest.mark.anyio
@@ -389,6 +391,29 @@ async def test_handshake_era_subscriptions_are_per_user_too(
                 await anyio.sleep(0.05)
     assert received == [uri]
     assert [s.status for s in batch[1].by(CAROL.oid) if s.path == f"/jobs/{job}"] == [403]
+
+
+async def test_one_user_cannot_take_every_watcher(
+    idp: IdentityProvider, batch: tuple[str, BatchGate], tls: LoopbackTls, tmp_path: Path
+) -> None:
+    env = entra_env(idp, batch[0], tls, tmp_path, free_port()) | {
+        "BATCH_MCP_MAX_WATCHERS": "3",
+        "BATCH_MCP_MAX_WATCHERS_PER_USER": "2",
+    }
+    jobs = [new_id("capped") for _ in range(3)]
+    with entra_process(env, tmp_path) as server:
+        async with signed_in(server, idp.token(ALICE)) as alice, signed_in(server, idp.token(BOB)) as bob:
+            for job in jobs:
+                assert not (await call(alice, "job_add", {"id": job, "poolInfo": {"poolId": "local"}})).is_error
+            uris = [f"batch://jobs/{job}" for job in jobs]
+            with pytest.raises(MCPError) as refused:
+                async with alice.listen(resource_subscriptions=uris):
+                    pass
+            assert "at most 2 resources can be watched at once by one user" in str(refused.value)
+            async with alice.listen(resource_subscriptions=uris[:2]) as alice_events:
+                assert alice_events.honored.resource_subscriptions == uris[:2]
+                async with bob.listen(resource_subscriptions=[uris[2]]) as bob_events:  # room left for Bob
+                    assert bob_events.honored.resource_subscriptions == [uris[2]]
 
 
 async def test_the_file_endpoint_streams_as_the_signed_in_user(
