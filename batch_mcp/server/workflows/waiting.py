@@ -39,6 +39,8 @@ TASK_SELECT = "id,state,executionInfo,nodeInfo"
 TASK_STEPS = ("active", "preparing", "running", "completed")
 JOB_READ_EVERY = 10  # polls between reads of a waited job's own state
 SHOWN_FAILED = 10  # failed tasks a wait names
+BLOCKED_SAMPLE = 100  # active tasks read for failed dependencies when a job's wait times out
+FAILED_SAMPLE = 1000  # failed task ids read alongside (one page)
 BROKEN = {state.lower() for state in BROKEN_NODE_STATES}  # node counts and node lists spell states differently
 SETTLING = {state.lower() for state in WAITING_NODE_STATES}
 
@@ -57,6 +59,10 @@ class Target(Protocol):
     name: str
 
     async def read(self) -> Reading: ...
+
+    async def stuck(self, reading: Reading) -> str | None:
+        """Read once when the wait times out: why waiting longer would change nothing, if that is so."""
+        ...
 
 
 class PoolTarget:
@@ -90,6 +96,9 @@ class PoolTarget:
             return Reading(True, state, summary, ready, None, "the pool is being deleted")
         done = allocation == "steady" and not settling
         return Reading(done, state, summary, ready, max(target, ready) or None, _pool_problem(pool, nodes, errors))
+
+    async def stuck(self, reading: Reading) -> str | None:
+        return None
 
 
 class JobTarget:
@@ -183,6 +192,50 @@ class JobTarget:
         return fresh
 
 
+    async def stuck(self, reading: Reading) -> str | None:
+        """Active tasks that wait on failed tasks never run as things stand, so a job with failures,
+        active tasks and nothing running is checked: two reads, once, when the wait times out."""
+        counts = reading.state.get("tasks") or {}
+        if not counts.get("failed") or not counts.get("active") or counts.get("running"):
+            return None
+        waiting = await self.look.client.list(
+            "task_list",
+            {"job_id": self.job_id, "filter": "state eq 'active'", "select": "id,dependsOn"},
+            max_items=BLOCKED_SAMPLE,
+        )
+        failed = await self.look.client.list(
+            "task_list",
+            {"job_id": self.job_id, "filter": STATE_FILTERS["failed"], "select": "id"},
+            max_items=FAILED_SAMPLE,
+        )
+        failed_ids = {str(t.get("id")) for t in failed.items}
+        blocked = [
+            (str(task.get("id")), behind)
+            for task in waiting.items
+            if (behind := _failed_dependency(task.get("dependsOn") or {}, failed_ids)) is not None
+        ]
+        if not blocked:
+            return None
+        named = ", ".join(f"{task} on {behind}" for task, behind in blocked[:3])
+        return (
+            f"active tasks wait on failed ones and never run as things stand ({named}"
+            f"{', ...' if len(blocked) > 3 else ''}): rerun the failed tasks (task_reactivate) or end the job"
+        )
+
+
+def _failed_dependency(depends_on: Mapping[str, Any], failed_ids: set[str]) -> str | None:
+    """The first failed task among a task's dependencies (ids, then numeric id ranges), if any."""
+    for task_id in depends_on.get("taskIds") or ():
+        if str(task_id) in failed_ids:
+            return str(task_id)
+    for span in depends_on.get("taskIdRanges") or ():
+        start, end = int(span.get("start", 0)), int(span.get("end", -1))
+        for task_id in sorted(failed_ids):
+            if task_id.isdigit() and start <= int(task_id) <= end:
+                return task_id
+    return None
+
+
 def _failed_text(task: Mapping[str, Any]) -> str:
     code = task.get("exitCode")
     return f"{task.get('id')} (exit {code})" if code is not None else f"{task.get('id')} ({task.get('failure')})"
@@ -222,6 +275,9 @@ class TaskTarget:
             if failure:
                 problem += f" ({failure.get('code')}: {short(failure.get('message'), 160)})"
         return Reading(status == "completed", state, summary, step, len(TASK_STEPS) - 1, problem)
+
+    async def stuck(self, reading: Reading) -> str | None:
+        return None
 
 
 def _pool_problem(pool: Mapping[str, Any], nodes: Mapping[str, int], errors: list[Mapping[str, Any]]) -> str | None:
@@ -284,13 +340,23 @@ async def wait_for(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResu
         remaining = deadline - anyio.current_time()
         if remaining <= 0:
             assert reading is not None
-            return _reply(target, reading, started, timed_out=True)
+            try:
+                blocked = await target.stuck(reading)
+            except BatchError:
+                blocked = None  # a hint, not the answer: the wait's own reading stands
+            return _reply(target, reading, started, timed_out=True, blocked=blocked)
         await anyio.sleep(min(delay, remaining))
         delay = min(delay * POLL_GROWTH, MAX_POLL)
 
 
 def _reply(
-    target: Target, reading: Reading, started: float, *, timed_out: bool = False, gone: bool = False
+    target: Target,
+    reading: Reading,
+    started: float,
+    *,
+    timed_out: bool = False,
+    gone: bool = False,
+    blocked: str | None = None,
 ) -> types.CallToolResult:
     """A headline that leads with the outcome ("Done" only when the target reached the asked-for end
     state without errors), then the state as compact JSON."""
@@ -298,6 +364,9 @@ def _reply(
     if gone:
         outcome, reason = "stopped", f"{target.name} was deleted while waiting"
         headline = f"Stopped after {waited:g} s: {reason}; its last state:"
+    elif timed_out and blocked:
+        outcome, reason = "timedOut", blocked
+        headline = f"Timed out after {waited:g} s: {target.name}: {reading.summary}; {blocked}."
     elif timed_out:
         outcome, reason = "timedOut", None
         headline = (

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.server.conftest import call, text
-from tests.server.workflows.conftest import ERA_VERSIONS, ProgressLog, add_pool, ok, workflow_client
+from tests.server.workflows.conftest import ERA_VERSIONS, ProgressLog, add_pool, ok, run_task, workflow_client
 
 pytestmark = pytest.mark.anyio
 
@@ -100,3 +100,22 @@ async def test_a_pool_whose_resize_stopped_short_is_not_done(tmp_path: Path) -> 
         result = await ok(client, "wait_for", {"pool_id": "short", "timeout": 60})
         data = result.structured_content or {}
         assert data["outcome"] == "stopped" and text(result).startswith("Stopped after "), text(result)
+
+
+async def test_a_timeout_on_a_job_says_which_tasks_wait_on_failed_ones(tmp_path: Path) -> None:
+    async with workflow_client(tmp_path) as client:
+        await ok(client, "job_add", {"id": "d", "poolInfo": {"poolId": "local"}, "usesTaskDependencies": True})
+        await run_task(client, "d", "1", "/bin/false")
+        await run_task(client, "d", "ok", "/bin/true")
+        after = [
+            {"id": "b", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["ok", "1"]}},
+            {"id": "c", "commandLine": "/bin/true", "dependsOn": {"taskIdRanges": [{"start": 1, "end": 3}]}},
+            {"id": "e", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["ok"]}},
+        ]
+        await ok(client, "tasks_submit", {"job_id": "d", "tasks": after})
+        result = await ok(client, "wait_for", {"job_id": "d", "timeout": 3})
+        data = result.structured_content or {}
+        assert data["outcome"] == "timedOut" and data["state"]["tasks"]["active"] == 2, text(result)
+        assert "never run as things stand (b on 1, c on 1)" in data["reason"]
+        assert "task_reactivate" in text(result).splitlines()[0]
+        assert "call wait_for again" not in text(result)
