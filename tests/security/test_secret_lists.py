@@ -94,7 +94,9 @@ def test_names_that_say_secret_are_secret(name: str) -> None:
     assert redact([{"name": name, "value": "s3cr3t"}]) == [{"name": name, "value": "***"}]
 
 
-@pytest.mark.parametrize("name", ["PATH", "HOME", "JOB_NAME", "MONKEY_COUNT", "REGION", "AUTHOR", "x-ms-blob-content-type"])
+@pytest.mark.parametrize(
+    "name", ["PATH", "HOME", "JOB_NAME", "MONKEY_COUNT", "REGION", "AUTHOR", "x-ms-blob-content-type"]
+)
 def test_ordinary_names_are_left_alone(name: str) -> None:
     assert not is_secret_name(name)
 
