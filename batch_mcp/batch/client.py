@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -210,6 +211,12 @@ class BatchClient:
             if kind == "file_properties" and err.code is None:
                 raise await self._explain_head_error(prepared, err) from None
             raise
+        if kind == "json" and reply.data is not None and not isinstance(reply.data, dict):
+            raise BatchProtocolError(
+                f"{prepared.method} {prepared.path}: the reply is not a JSON object, as every Batch entity is",
+                status=reply.response.status_code,
+                request_id=reply.response.headers.get("request-id"),
+            )
         return self._shape(plan.result, reply)
 
     def _shape(self, kind: str, reply: _Reply) -> CallResult:
@@ -300,12 +307,18 @@ class BatchClient:
             params = self._params(prepared)
             params[paging.page_size] = str(min(max_items, MAX_PAGE_SIZE))
         items: list[Any] = []
+        pages = _Pages(label)
         while True:
             reply = await self._exchange(
                 "GET", url, params, prepared.headers, None, RetryMode.SAFE, label, parse_json=True
             )
             page_url = str(reply.response.request.url)
             values, next_link = self._page(reply, plan, label)
+            if pages.empty_run(page_url, values) and next_link:
+                # Batch may answer a filtered listing with empty pages; this many in a row end the call
+                # with a continuation rather than paging on for as long as the remote keeps linking.
+                link = str(check_link(next_link, self.endpoint_url, prepared.path))
+                return ListPage(redact(self._numbers(items)), Continuation(plan.name, link, 0).encode())
             room = max_items - len(items)
             if len(values) - skip > room:
                 items.extend(values[skip : skip + room])
@@ -315,8 +328,7 @@ class BatchClient:
             if not next_link:
                 return ListPage(redact(self._numbers(items)), None)
             link = str(check_link(next_link, self.endpoint_url, prepared.path))
-            if link == page_url:
-                raise BatchProtocolError(f"{label}: the service returned the same page link twice")
+            pages.follow(page_url, link)
             if len(items) >= max_items:
                 return ListPage(redact(self._numbers(items)), Continuation(plan.name, link, 0).encode())
             url, params = link, None
@@ -334,6 +346,7 @@ class BatchClient:
         params: dict[str, str] | None = self._params(prepared)
         assert params is not None
         params[paging.page_size] = str(max(1, min(page_size, MAX_PAGE_SIZE)))
+        pages = _Pages(label)
         while True:
             reply = await self._exchange(
                 "GET", url, params, prepared.headers, None, RetryMode.SAFE, label, parse_json=True
@@ -344,9 +357,10 @@ class BatchClient:
                 yield redact(self._numbers(item))
             if not next_link:
                 return
+            if pages.empty_run(page_url, values):
+                raise BatchProtocolError(f"{label}: the service sent {MAX_EMPTY_PAGES} empty pages in a row")
             url, params = str(check_link(next_link, self.endpoint_url, prepared.path)), None
-            if url == page_url:
-                raise BatchProtocolError(f"{label}: the service returned the same page link twice")
+            pages.follow(page_url, url)
 
     def _numbers(self, value: Any) -> Any:
         """64-bit integers the service sent as strings, as numbers (what the output schemas promise)."""
@@ -363,12 +377,18 @@ class BatchClient:
         assert plan.paging is not None
         data = reply.data
         values = data.get(plan.paging.items) if isinstance(data, dict) else None
+        problem = None
         if not isinstance(values, list):
+            problem = f"the reply has no {plan.paging.items!r} list"
+        elif not all(isinstance(item, dict) for item in values):
+            problem = f"an item of the reply's {plan.paging.items!r} list is not an object"
+        if problem:
             raise BatchProtocolError(
-                f"{label}: the reply has no {plan.paging.items!r} list",
+                f"{label}: {problem}",
                 status=reply.response.status_code,
                 request_id=reply.response.headers.get("request-id"),
             )
+        assert isinstance(values, list)
         next_link = data.get(plan.paging.next_link)
         return values, next_link if isinstance(next_link, str) and next_link else None
 
@@ -700,11 +720,26 @@ def _parse_json(body: bytes, status: int, response: httpx2.Response, label: str)
     if not body or status in (204, 304):
         return None
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_not_json, parse_float=_finite_float)
     except ValueError:
-        raise BatchProtocolError(
-            f"{label}: the reply is not valid JSON", status=status, request_id=response.headers.get("request-id")
-        ) from None
+        problem = "is not valid JSON"
+    except RecursionError:  # no Batch reply nests more than a few levels
+        problem = "is nested deeper than any Batch reply"
+    raise BatchProtocolError(
+        f"{label}: the reply {problem}", status=status, request_id=response.headers.get("request-id")
+    )
+
+
+def _not_json(name: str) -> Any:
+    """NaN and Infinity: Python's json reads them, JSON does not have them (and no schema admits them)."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: a number past any double
+        raise ValueError(f"{text[:20]} overflows a JSON number")
+    return value
 
 
 def _parse_range(text: str) -> tuple[int, int | None] | None:
@@ -717,6 +752,28 @@ def _parse_range(text: str) -> tuple[int, int | None] | None:
 
 def _path_of(label: str) -> str:
     return label.partition(" ")[2]
+
+
+MAX_EMPTY_PAGES = 100
+
+
+class _Pages:
+    """The pages one listing has fetched: a link back to any of them is a loop, not more items."""
+
+    __slots__ = ("_empty", "_label", "_seen")
+
+    def __init__(self, label: str) -> None:
+        self._label, self._seen, self._empty = label, set[str](), 0
+
+    def follow(self, page_url: str, link: str) -> None:
+        self._seen.add(page_url)
+        if link in self._seen:
+            raise BatchProtocolError(f"{self._label}: the service linked back to a page already read")
+
+    def empty_run(self, page_url: str, values: list[Any]) -> bool:
+        """Whether this page ends a run of MAX_EMPTY_PAGES empty pages."""
+        self._empty = self._empty + 1 if not values else 0
+        return self._empty >= MAX_EMPTY_PAGES
 
 
 class _TooLarge(Exception):

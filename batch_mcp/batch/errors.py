@@ -17,6 +17,7 @@ signature in a message, a registered key or token) never reaches the model or th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,7 +44,7 @@ class BatchError(Exception):
     request_id: str | None = None
 
     def __init__(self, message: str) -> None:
-        self.message = redact_text(message)
+        self.message = printable(redact_text(message))
         super().__init__(self.message)
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,9 +76,9 @@ class BatchServiceError(BatchError):
         attempts: int = 1,
     ) -> None:
         self.status = status
-        self.code = code
-        self.values = redact(values or [])
-        self.request_id = request_id
+        self.code = printable(code) if code else code
+        self.values = _printable_values(redact(values or []))
+        self.request_id = printable(request_id) if request_id else request_id
         self.method = method
         self.path = redact_text(path) if path else path
         self.attempts = attempts
@@ -145,6 +146,26 @@ def _parse_error_body(body: bytes) -> tuple[str | None, str, list[dict[str, Any]
     return code, message.strip(), values
 
 
+# Control characters a remote may put in an error text to act on the terminal or log that shows it
+# (ESC sequences, BEL, a bare CR that rewrites a line, C1 controls); newlines and tabs are text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters other than newline and tab removed (a CR LF becomes a newline)."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n"))
+
+
+def _printable_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_printable_values(item) for item in value]
+    if isinstance(value, dict):
+        return {printable(str(key)): _printable_values(item) for key, item in value.items()}
+    return value
+
+
 def _reason(status: int) -> str:
     from http import HTTPStatus
 
@@ -171,8 +192,8 @@ class BatchAuthError(BatchError):
         self.hint = hint
         self.detail = redact_text(detail) if detail else None
         self.status = status
-        self.code = code
-        self.request_id = request_id
+        self.code = code = printable(code) if code else code
+        self.request_id = request_id = printable(request_id) if request_id else request_id
         text = f"authentication with {credential} failed"
         if status is not None:
             text += f" (HTTP {status}{' ' + code if code else ''})"
@@ -214,7 +235,7 @@ class BatchProtocolError(BatchError):
 
     def __init__(self, message: str, *, status: int | None = None, request_id: str | None = None) -> None:
         self.status = status
-        self.request_id = request_id
+        self.request_id = printable(request_id) if request_id else request_id
         super().__init__(message)
 
 

@@ -12,8 +12,18 @@ from typing import Any
 
 _DIGITS = re.compile(r"^-?[0-9]{1,19}$")
 
+
+
+def _size(value: str) -> int:
+    """A byte count: digits only (a size of "-5", "1e3" or "lots" is not one, and is left out)."""
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        raise ValueError(f"not a file size: {value[:20]!r}")
+    return int(text)
+
+
 FILE_PROPERTY_HEADERS = {
-    "content-length": ("contentLength", int),
+    "content-length": ("contentLength", _size),
     "content-type": ("contentType", str),
     "ocp-creation-time": ("creationTime", str),
     "last-modified": ("lastModified", str),
@@ -58,7 +68,10 @@ def file_properties(headers: Mapping[str, str]) -> dict[str, Any]:
     lowered = {k.lower(): v for k, v in headers.items()}
     for header, (name, convert) in FILE_PROPERTY_HEADERS.items():
         if header in lowered:
-            out[name] = convert(lowered[header])
+            try:
+                out[name] = convert(lowered[header])
+            except ValueError:  # a header no service sends: not a property we can state
+                continue
     return out
 
 

@@ -12,10 +12,12 @@ Lines are written with a single O_APPEND write each, so concurrent writers never
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import stat
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,12 +78,36 @@ class AuditLog:
         line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = _open_private(self.path)
             try:
                 os.write(fd, line)
             finally:
                 os.close(fd)
         except OSError as exc:  # an unwritable log must not break the call, but must be noticed
             if not self._warned:
-                logger.error("audit log %s is not writable: %s", self.path, exc)
+                logger.error("audit log %s is not writable: %s", self.path, exc.strerror or exc)
                 self._warned = True
+
+
+def _open_private(path: Path) -> int:
+    """The log file for appending: never through a link planted at its path (entries would land in
+    whatever it points at), never a FIFO or device (the write would block or go elsewhere), never a
+    file of another user; made private (0600) if others could read it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(exc.errno, "it is a symbolic link; give the real file's path") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file")
+        if info.st_uid != os.geteuid():
+            raise OSError(errno.EPERM, "it belongs to another user")
+        if info.st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
+from jsonschema import Draft202012Validator
 
 from batch_mcp.batch import shaping
 from batch_mcp.batch.errors import BatchError
 from batch_mcp.catalog import Catalog, ToolDef
 from batch_mcp.catalog.bounds import with_arg_bounds
-from batch_mcp.catalog.validation import make_validator, validation_errors
+from batch_mcp.catalog.validation import json_path, make_validator, validation_errors
 from batch_mcp.redaction import MASK, redact_text, secret_values
 from batch_mcp.server import lean, render
 from batch_mcp.server.audit import AuditLog
@@ -60,6 +61,7 @@ class Engine:
         self.page_size = page_size
         self.tools: dict[str, AnyTool] = {**catalog.tools, **server_tools}
         self._server_validators: dict[str, Any] = {}
+        self._output_validators: dict[str, Any] = {}
 
     @property
     def selection(self) -> Selection:
@@ -149,7 +151,7 @@ class Engine:
         the reply's headers (eTag, ...) of a call that returns no body."""
         kind = tool.http.result
         if kind == "list":
-            return await self._list(tool, args), None, None
+            return self._as_published(tool, await self._list(tool, args)), None, None
         if kind == "bytes":
             return await self._read_window(tool, args), None, None
         result = await self.client.call(tool, args)
@@ -162,7 +164,27 @@ class Engine:
             verb = "accepted; Batch completes it in the background" if result.status == 202 else "done"
             out = render.text_result(f"{tool.name} {verb}.")
             return out, result.request_id, dict(result.data or {})
-        return out, result.request_id, None
+        return self._as_published(tool, out), result.request_id, None
+
+    def _as_published(self, tool: ToolDef, out: types.CallToolResult) -> types.CallToolResult:
+        """`out`, if its data has the shape the tool's output schema promises; else an error saying
+        what Batch sent that does not fit (an MCP client rejects such a result outright)."""
+        schema, data = tool.output_schema, out.structured_content
+        if schema is None or data is None:
+            return out
+        validator = self._output_validators.get(tool.name)
+        if validator is None:
+            validator = self._output_validators[tool.name] = Draft202012Validator(schema)
+        error = next(iter(validator.iter_errors(data)), None)
+        if error is None:
+            return out
+        where = json_path(error.absolute_path) if error.absolute_path else "the reply"
+        shown = redact_text(repr(error.instance)[:60])
+        expected = f"of type {error.validator_value}" if error.validator == "type" else "as documented"
+        return render.error_result(
+            f"{tool.name} failed: Batch's reply does not match the documented result: at {where}, {shown} is not "
+            f"{expected}. Check the endpoint setting: it may not be Azure Batch."
+        )
 
     async def _list(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
         limit = int(args.get("max_results") or self.page_size)

@@ -155,9 +155,15 @@ async def _tail(client: BatchClient, target: BatchUri, size: int, lines: int, wi
     data = b""
     while True:
         new_start = max(0, size - min(window, len(data) + block))
-        if new_start < start:
-            data = await read_range(client, target, new_start, start - 1) + data
-            start = new_start
+        if new_start >= start:
+            break  # nothing more to read within the window
+        got = await read_range(client, target, new_start, start - 1)
+        if len(got) < start - new_start:  # fewer bytes than the stated size promised
+            raise WindowError(
+                f"the file is shorter than its stated size ({size} bytes: bytes {new_start}-{start - 1} gave "
+                f"{len(got)}); it may have changed while it was read: try again"
+            )
+        data, start = got + data, new_start
         if looks_binary(data):
             return _shape(data, start, size, mid_start=start > 0)
         body = data[:-1] if data.endswith(b"\n") else data

@@ -29,15 +29,22 @@ def batch_reply(status: int, code: str, message: str, values: list[dict[str, str
 
 @asynccontextmanager
 async def scripted_server(
-    tmp_path: Path, handler: Handler, *, era: str = "legacy", elicitation: Any = None, **overrides: Any
+    tmp_path: Path,
+    handler: Handler,
+    *,
+    era: str = "legacy",
+    elicitation: Any = None,
+    client_options: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[mcp.Client]:
-    """An MCP client connected to a server whose Batch is `handler`."""
+    """An MCP client connected to a server whose Batch is `handler` (`client_options` go to its
+    BatchClient: a short retry policy, ...)."""
 
     def opener(settings: Any, catalog: Any) -> Any:
         @asynccontextmanager
         async def open_() -> AsyncIterator[Backend]:
             transport = httpx2.MockTransport(handler)
-            async with BatchClient(catalog, ENDPOINT, transport=transport) as client:
+            async with BatchClient(catalog, ENDPOINT, transport=transport, **(client_options or {})) as client:
                 yield Backend(endpoint=ENDPOINT, kind="azure", client=client)
 
         return open_()

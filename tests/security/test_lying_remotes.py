@@ -1,0 +1,169 @@
+"""A Batch endpoint that lies about what it says: the agent gets a clear tool error, never a crash.
+
+The attacker controls "Batch" (a hostile proxy, a compromised or mistyped endpoint) and answers with
+replies that are well-formed HTTP but not what the service sends: numbers JSON does not have, fields
+of the wrong type, bodies nested past any parser, list items that are not objects, error texts with
+terminal escape sequences, paging links that go round in circles or never end. Each reply must end
+in a readable tool error or a bounded result, and whatever the server does return must match the
+tool's published output schema (an MCP client rejects a result that does not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+
+from batch_mcp.batch import RetryPolicy, RetrySettings
+from tests.security.conftest import ENDPOINT, scripted_server
+from tests.server.conftest import call, text
+
+pytestmark = pytest.mark.anyio
+
+JSON = {"content-type": "application/json"}
+
+
+def short_retries() -> dict[str, Any]:
+    return {"retry": RetryPolicy(RetrySettings(budget=5, backoff_factor=0.01, backoff_max=0.02, max_attempts=2))}
+
+
+async def answer(tmp_path: Path, reply: Any, tool: str = "pool_get", args: dict[str, Any] | None = None) -> Any:
+    """The tool result the MCP client gets when Batch always answers `reply(request)`."""
+    with anyio.fail_after(30):
+        async with scripted_server(tmp_path, reply, client_options=short_retries()) as client:
+            return await call(client, tool, args if args is not None else {"pool_id": "p"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": "p", "currentDedicatedNodes": 1e999}',
+        b'{"id": "p", "currentDedicatedNodes": NaN}',
+        b'{"id": "p", "currentDedicatedNodes": -Infinity}',
+    ],
+    ids=["overflowing-float", "nan", "infinity"],
+)
+async def test_numbers_json_does_not_have_are_a_clear_error(tmp_path: Path, body: bytes) -> None:
+    result = await answer(tmp_path, lambda request: httpx2.Response(200, content=body, headers=JSON))
+    assert result.is_error, text(result)
+    assert "not valid JSON" in text(result)
+
+
+async def test_fields_of_the_wrong_type_are_a_clear_error_not_a_rejected_result(tmp_path: Path) -> None:
+    body = {"id": "p", "state": 5, "currentDedicatedNodes": "many", "vmSize": "standard_d2s_v3"}
+    result = await answer(tmp_path, lambda request: httpx2.Response(200, json=body))
+    assert result.is_error, text(result)
+    shown = text(result)
+    assert "does not match" in shown and ("$.state" in shown or "$.currentDedicatedNodes" in shown), shown
+
+
+async def test_a_list_whose_items_are_not_objects_is_a_clear_error(tmp_path: Path) -> None:
+    result = await answer(
+        tmp_path, lambda request: httpx2.Response(200, json={"value": [1, "a", None]}), "pool_list", {}
+    )
+    assert result.is_error
+    assert "failed inside batch-mcp" not in text(result) and "not an object" in text(result), text(result)
+
+
+@pytest.mark.parametrize("body", [[1, 2, 3], "pool p", True], ids=["list", "string", "boolean"])
+async def test_an_entity_that_is_not_an_object_is_a_clear_error(tmp_path: Path, body: Any) -> None:
+    result = await answer(tmp_path, lambda request: httpx2.Response(200, json=body))
+    assert result.is_error
+    assert "failed inside batch-mcp" not in text(result) and "not a JSON object" in text(result), text(result)
+
+
+async def test_a_body_nested_past_any_parser_is_a_clear_error(tmp_path: Path) -> None:
+    body = b'{"id": "p", "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    result = await answer(tmp_path, lambda request: httpx2.Response(200, content=body, headers=JSON))
+    assert result.is_error
+    assert "failed inside batch-mcp" not in text(result) and "nested" in text(result), text(result)
+
+
+async def test_control_characters_in_an_error_reply_are_not_passed_on(tmp_path: Path) -> None:
+    body = {"code": "Bad\x1b[31mRequest", "message": {"value": "line\x1b]0;owned\x07 two\r\nthree\x9b2J"}}
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(400, json=body, headers={"request-id": "rid\x7f-1"})
+
+    result = await answer(tmp_path, batch)
+    shown = text(result)
+    assert result.is_error and "Request" in shown and "owned" in shown and "three" in shown
+    for bad in ("\x1b", "\x07", "\r", "\x7f", "\x9b"):
+        assert bad not in shown, repr(shown)
+
+
+async def test_paging_links_that_go_round_in_circles_end(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        asked.append(str(request.url))
+        here = request.url.params.get("page", "a")
+        there = "b" if here == "a" else "a"
+        link = f"{ENDPOINT}/pools?api-version=2024-02-01.19.0&page={there}"
+        return httpx2.Response(200, json={"value": [], "odata.nextLink": link})
+
+    result = await answer(tmp_path, batch, "pool_list", {})
+    assert len(asked) < 10, len(asked)
+    assert result.is_error and "page" in text(result), text(result)
+
+
+async def test_a_listing_of_endless_empty_pages_ends(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        asked.append(str(request.url))
+        link = f"{ENDPOINT}/pools?api-version=2024-02-01.19.0&page={len(asked)}"
+        return httpx2.Response(200, json={"value": [], "odata.nextLink": link})
+
+    result = await answer(tmp_path, batch, "pool_list", {})
+    assert len(asked) <= 300, len(asked)
+    shown = text(result)
+    assert "more available" in shown or (result.is_error and "empty pages in a row" in shown), shown
+
+
+@pytest.fixture
+def alarm() -> Any:
+    """A hard stop for code that never yields to the event loop (anyio's deadlines cannot end it)."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise TimeoutError("the call spun without end")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 20)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("size", ["100000", "99999999999999999999"])
+async def test_a_file_shorter_than_its_stated_size_does_not_make_a_tail_spin(
+    tmp_path: Path, alarm: Any, size: str
+) -> None:
+    """HEAD says one size, the ranged GETs bring back a few bytes (a lie, or a file that changed
+    between the two): the tail ends with what it got or an error, instead of asking forever."""
+    asked: list[str] = []
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        asked.append(request.method)
+        if request.method == "HEAD":
+            return httpx2.Response(200, headers={"content-length": size, "ocp-batch-file-isdirectory": "False"})
+        return httpx2.Response(206, content=b"hello\n", headers={"content-range": f"bytes 0-5/{size}"})
+
+    args = {"job_id": "j", "task_id": "t", "file_path": "stdout.txt"}
+    result = await answer(tmp_path, batch, "file_tail", args)
+    assert len(asked) < 50, len(asked)
+    assert "failed inside batch-mcp" not in text(result), text(result)
+
+
+async def test_a_file_size_that_is_not_a_number_is_not_passed_on(tmp_path: Path) -> None:
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-length": "lots", "ocp-batch-file-isdirectory": "False"})
+
+    args = {"job_id": "j", "task_id": "t", "file_path": "stdout.txt"}
+    result = await answer(tmp_path, batch, "task_file_get_properties", args)
+    assert "failed inside batch-mcp" not in text(result) and "lots" not in text(result), text(result)
+    tail = await answer(tmp_path, batch, "file_tail", args)
+    assert tail.is_error and "size" in text(tail) and "failed inside batch-mcp" not in text(tail), text(tail)
