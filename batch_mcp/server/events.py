@@ -143,8 +143,8 @@ class _ConnectionSubscriptions:
 
 
 def entity_probe(client: Any, target: BatchUri) -> Probe:
-    """A conditional GET: 304 while the entity's ETag stands; the new ETag (or a digest of the body when
-    the service sends none) when it changed; ABSENT when it is gone."""
+    """A conditional GET: 304 while the entity's ETag stands; else a digest of the body, which changes
+    when the entity does; ABSENT when it is gone."""
     tool = ENTITY_TOOLS[target.kind]
     args = target.args
     last: dict[str, Any] = {"etag": None, "version": None}
@@ -161,9 +161,10 @@ def entity_probe(client: Any, target: BatchUri) -> Probe:
             raise
         if result.not_modified:
             return last["version"]
-        etag = result.headers.get("etag")
-        last["etag"] = etag
-        last["version"] = etag or _digest(result.data)
+        last["etag"] = result.headers.get("etag")
+        # What the entity says is its version: an ETag only spares the transfer (a remote handing out
+        # a new one on every read of the same entity must not look like a change every poll).
+        last["version"] = _digest(result.data)
         return last["version"]
 
     return probe

@@ -167,3 +167,23 @@ async def test_a_file_size_that_is_not_a_number_is_not_passed_on(tmp_path: Path)
     assert "failed inside batch-mcp" not in text(result) and "lots" not in text(result), text(result)
     tail = await answer(tmp_path, batch, "file_tail", args)
     assert tail.is_error and "size" in text(tail) and "failed inside batch-mcp" not in text(tail), text(tail)
+
+
+async def test_an_etag_that_changes_on_every_read_is_not_a_change() -> None:
+    """A watcher's version is what the entity says, not the ETag: a remote that hands out a new ETag
+    on every read of the same pool must not make subscribers hear of a change every poll."""
+    from batch_mcp.batch import BatchClient
+    from batch_mcp.catalog import load_catalog
+    from batch_mcp.server.events import entity_probe
+    from batch_mcp.server.uris import parse_uri
+
+    reads: list[int] = []
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        reads.append(1)
+        return httpx2.Response(200, json={"id": "p", "state": "active"}, headers={"etag": f'"0x{len(reads)}"'})
+
+    async with BatchClient(load_catalog(), ENDPOINT, transport=httpx2.MockTransport(batch)) as client:
+        probe = entity_probe(client, parse_uri("batch://pools/p"))
+        versions = {await probe() for _ in range(5)}
+    assert len(reads) == 5 and len(versions) == 1, versions

@@ -45,3 +45,28 @@ def test_the_audit_log_is_never_written_into_a_fifo_or_device(tmp_path: Path, ca
     with caplog.at_level(logging.ERROR):
         write_one(AuditLog(path))  # must not block waiting for a reader
     assert "audit log" in caplog.text and "not writable" in caplog.text, caplog.text
+
+
+@pytest.mark.anyio
+async def test_uploading_service_logs_does_not_follow_a_startup_folder_swapped_for_a_link(tmp_path: Path) -> None:
+    """A node's start task can replace its `startup` folder with a link; the log upload copies the
+    start task's output only from the node's own folder, never what the link points at."""
+    from tests.emulator.conftest import fast_config, make_pool, running
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "stdout.txt").write_text("SECRET from outside the node\n")
+    data = tmp_path / "data"
+    async with running(fast_config(data_dir=str(data))) as (_, api):
+        start_task = {"commandLine": "/bin/sh -c 'echo node is ready'", "waitForSuccess": True}
+        [node] = await make_pool(api, "p", startTask=start_task)
+        [startup] = [p for p in data.rglob("startup") if p.is_dir() and node["id"] in str(p)]
+        startup.rename(startup.with_name("startup.old"))
+        startup.symlink_to(outside)
+        url = "https://store.blob.core.windows.net/logs?sv=2024&sig=c2VjcmV0"
+        body = {"containerUrl": url, "startTime": "2020-01-01T00:00:00Z"}
+        reply = await api.post(f"/pools/p/nodes/{node['id']}/uploadbatchservicelogs", body)
+        assert reply.status_code == 200, reply.text
+        folder = data / "storage" / "store.blob.core.windows.net" / "logs" / reply.json()["virtualDirectoryName"]
+        copied = [p.read_text() for p in folder.rglob("*") if p.is_file()]
+    assert copied and not any("SECRET" in text for text in copied), copied

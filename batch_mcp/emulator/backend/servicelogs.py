@@ -16,6 +16,7 @@ The answer counts exactly the files written. The URL's query (a SAS token) is ne
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from batch_mcp.emulator import errors
 from batch_mcp.emulator.backend.base import BackendBase
+from batch_mcp.emulator.contained import Folder, Unreachable
 from batch_mcp.emulator.nodefs import safe_name
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import iso, parse_iso
@@ -57,10 +59,10 @@ class ServiceLogOps(BackendBase):
         (target / "batch-node.log").write_text(self.node_log(node, start, end), encoding="utf-8")
         startup = self.files.startup_dir(pool_id, node.id)
         for name in ("stdout.txt", "stderr.txt"):
-            source = startup / name
-            if source.is_file() and not source.is_symlink() and start <= source.stat().st_mtime <= max(end, start):
+            output = _start_task_output(startup, name, start, max(end, start))
+            if output is not None:
                 (target / "startup").mkdir(exist_ok=True)
-                (target / "startup" / name).write_bytes(source.read_bytes())
+                (target / "startup" / name).write_bytes(output)
                 written += 1
         return {"virtualDirectoryName": virtual, "numberOfFilesUploaded": written}
 
@@ -81,3 +83,15 @@ class ServiceLogOps(BackendBase):
         for task in body.get("recentTasks") or []:
             lines.append("recent task " + json.dumps(task, sort_keys=True))
         return "\n".join(lines) + "\n"
+
+
+def _start_task_output(startup: Path, name: str, start: float, end: float) -> bytes | None:
+    """A start task output file last written between `start` and `end`, read from the node's own
+    folder: the start task may have turned the file or its folder into a link leading anywhere."""
+    try:
+        with Folder(startup.parent, follow=False) as node:
+            fd, info = node.open_read([startup.name, name])
+    except (Unreachable, OSError):
+        return None
+    with os.fdopen(fd, "rb") as file:
+        return file.read() if start <= info.st_mtime <= end else None

@@ -9,6 +9,7 @@ stay in use; with none at all, every token is refused until a fetch succeeds.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +26,12 @@ logger = logging.getLogger(__name__)
 MIN_REFRESH_INTERVAL = 60.0  # seconds between fetches caused by an unknown key id
 MAX_AGE = 24 * 3600.0  # refresh the key set at least this often
 FETCH_TIMEOUT = 10.0
+MAX_DOCUMENT = 1024 * 1024  # an OpenID configuration or key set is a few KiB
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = httpx2.URL(url)
+    return parsed.scheme, parsed.host.lower(), parsed.port
 
 
 class KeysUnavailable(RuntimeError):
@@ -40,8 +47,10 @@ class SigningKeys:
         min_refresh_interval: float = MIN_REFRESH_INTERVAL,
         max_age: float = MAX_AGE,
         clock: Callable[[], float] = time.monotonic,
+        fetch_timeout: float = FETCH_TIMEOUT,
     ) -> None:
         self._config = config
+        self._fetch_timeout = fetch_timeout
         self._http = http or httpx2.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=False)
         self._min_refresh_interval = min_refresh_interval
         self._max_age = max_age
@@ -108,14 +117,22 @@ class SigningKeys:
         issuer, jwks_uri = v2.get("issuer"), v2.get("jwks_uri")
         if not isinstance(issuer, str) or not isinstance(jwks_uri, str) or not jwks_uri.startswith("https://"):
             raise KeysUnavailable(f"{v2_url} has no issuer or no https jwks_uri")
+        # Only what the configured tenant vouches for: its own issuer, keys served by its own authority
+        # (a document naming anything else would let another party's tokens in).
+        if issuer.rstrip("/") != self._config.issuer.rstrip("/"):
+            raise KeysUnavailable(f"{v2_url} names the issuer {issuer[:200]!r}, not {self._config.issuer!r}")
+        if _origin(jwks_uri) != _origin(self._config.authority):
+            raise KeysUnavailable(f"{v2_url} lists its keys at {jwks_uri[:200]}, outside {self._config.authority}")
         issuers = {issuer}
         try:
             v1_issuer = (await self._get_json(v1_url)).get("issuer")
         except KeysUnavailable as exc:  # v1 tokens are then refused; v2 ones still work
             logger.info("no v1 issuer for tenant %s: %s", self._config.tenant_id, exc)
         else:
-            if isinstance(v1_issuer, str):
+            if isinstance(v1_issuer, str) and f"/{self._config.tenant_id}/" in v1_issuer + "/":
                 issuers.add(v1_issuer)
+            elif v1_issuer is not None:
+                logger.warning("ignoring the v1 issuer %r: not of tenant %s", v1_issuer, self._config.tenant_id)
         document = await self._get_json(jwks_uri)
         keys: dict[str, jwt.PyJWK] = {}
         for entry in document.get("keys") or ():
@@ -133,15 +150,25 @@ class SigningKeys:
         return keys, frozenset(issuers)
 
     async def _get_json(self, url: str) -> dict[str, Any]:
+        """The JSON object at `url`, read whole within the fetch timeout (httpx's timeouts are per
+        read: a provider trickling a byte at a time would hold every request that waits for keys)."""
         try:
-            response = await self._http.get(url)
+            with anyio.fail_after(self._fetch_timeout):
+                async with self._http.stream("GET", url) as response:
+                    if response.status_code != 200:
+                        raise KeysUnavailable(f"{url} answered {response.status_code}")
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_DOCUMENT:
+                            raise KeysUnavailable(f"{url} answered more than {MAX_DOCUMENT // 1024} KiB: larger")
+        except TimeoutError:
+            raise KeysUnavailable(f"{url} did not answer within {self._fetch_timeout:g} s") from None
         except httpx2.HTTPError as exc:
             raise KeysUnavailable(f"{url}: {type(exc).__name__}: {exc}") from None
-        if response.status_code != 200:
-            raise KeysUnavailable(f"{url} answered {response.status_code}")
         try:
-            data = response.json()
-        except ValueError:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
             raise KeysUnavailable(f"{url} did not answer JSON") from None
         if not isinstance(data, dict):
             raise KeysUnavailable(f"{url} did not answer a JSON object")
