@@ -18,7 +18,7 @@ from typing import Any, cast
 import anyio
 import httpx2
 
-from batch_mcp.batch.errors import ArgumentError, BatchTimeoutError, BatchTransportError
+from batch_mcp.batch.errors import ArgumentError, BatchProtocolError, BatchTimeoutError, BatchTransportError
 from batch_mcp.batch.retry import MAYBE_APPLIED_ERRORS, RetryMode, RetryPolicy
 from batch_mcp.batch.shaping import content_range, stream_properties
 
@@ -100,8 +100,24 @@ class FileStream:
                     return
                 self._response = await self._reopen(position, self._end)
                 self.resumed += 1
-                if position and content_range(self._response.headers) is None and self._response.status_code == 200:
-                    self._skip = position  # the service ignored the range and sent the whole file again
+                self._skip = await self._align(position)
+
+    async def _align(self, position: int) -> int:
+        """How many bytes of a resumed reply to drop so it continues at `position`. The reply's range
+        is believed only when it fits: one starting past `position`, or a file whose total size
+        changed since the download began, cannot be joined to what was delivered."""
+        stated = content_range(self._response.headers)
+        if stated is None:
+            return position if self._response.status_code == 200 else 0  # the whole file again
+        first, _, total = stated
+        known = self.properties.get("fileSize")
+        if first > position or (total is not None and isinstance(known, int) and total != known):
+            await self._response.aclose()
+            raise BatchProtocolError(
+                f"{self._label}: the resumed reply's range (bytes {first}-, of {total}) does not continue the "
+                f"download at byte {position} (of {known}); the file may have changed: read it again"
+            )
+        return position - first
 
     async def _arrivals(self, chunk_size: int) -> AsyncGenerator[bytes, None]:
         """The body as it arrives, failing with ReadTimeout when `chunk_size` bytes take longer than

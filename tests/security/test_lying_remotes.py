@@ -187,3 +187,61 @@ async def test_an_etag_that_changes_on_every_read_is_not_a_change() -> None:
         probe = entity_probe(client, parse_uri("batch://pools/p"))
         versions = {await probe() for _ in range(5)}
     assert len(reads) == 5 and len(versions) == 1, versions
+
+
+async def test_a_resumed_download_whose_range_lies_is_not_stitched_together() -> None:
+    """The connection drops mid-file; the retry asks for the rest from byte n, and a lying remote
+    answers with another range (here the file from byte 0 again). The bytes must not be joined
+    into a file that never existed."""
+    from batch_mcp.batch import BatchClient, BatchError
+    from batch_mcp.catalog import load_catalog
+
+    content = bytes(range(256)) * 64
+    half = len(content) // 2
+    gets: list[str | None] = []
+
+    async def broken() -> Any:
+        yield content[:half]
+        raise httpx2.ReadError("connection reset")
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        gets.append(request.headers.get("ocp-range"))
+        if len(gets) == 1:
+            return httpx2.Response(200, content=broken())
+        total = len(content)
+        return httpx2.Response(206, content=content, headers={"content-range": f"bytes 0-{total - 1}/{total}"})
+
+    client = BatchClient(load_catalog(), ENDPOINT, transport=httpx2.MockTransport(batch), **short_retries())
+    args = {"job_id": "j", "task_id": "t", "file_path": "big.bin"}
+    async with client, client.open_stream("task_file_get", args) as stream:
+        try:
+            got = await stream.read()
+        except BatchError as exc:
+            assert "range" in str(exc), exc
+        else:
+            assert got == content, (len(got), len(content))
+    assert gets[1] == f"bytes={half}-", gets
+
+
+async def test_a_file_that_changes_size_mid_download_is_not_stitched_together() -> None:
+    from batch_mcp.batch import BatchClient, BatchError
+    from batch_mcp.catalog import load_catalog
+
+    before, after = b"a" * 8000, b"b" * 12000
+    gets: list[str | None] = []
+
+    async def broken() -> Any:
+        yield before[:4000]
+        raise httpx2.ReadError("connection reset")
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        gets.append(request.headers.get("ocp-range"))
+        if len(gets) == 1:
+            return httpx2.Response(200, content=broken(), headers={"content-length": str(len(before))})
+        return httpx2.Response(206, content=after[4000:], headers={"content-range": f"bytes 4000-11999/{len(after)}"})
+
+    client = BatchClient(load_catalog(), ENDPOINT, transport=httpx2.MockTransport(batch), **short_retries())
+    args = {"job_id": "j", "task_id": "t", "file_path": "grows.log"}
+    async with client, client.open_stream("task_file_get", args) as stream:
+        with pytest.raises(BatchError, match="changed"):
+            await stream.read()
