@@ -651,9 +651,14 @@ class BatchClient:
                 raise self._auth_error(status, response.headers, body)
             decision = policy.on_status(state, status, response.headers, mode)
             if not decision.retry:
-                raise BatchServiceError.from_reply(
+                error = BatchServiceError.from_reply(
                     status, response.headers, body, method=method, path=_path_of(label), attempts=state.attempt
                 )
+                if 300 <= status < 400:
+                    raise _amend(error, _redirect_note(response.headers.get("location")))
+                if "asked to wait" in decision.reason:
+                    raise _amend(error, f"({decision.reason.partition('; ')[2]}.)")
+                raise error
             _log.info("%s: %s", redact_text(label), decision.reason)
             await policy.wait(state, decision)
 
@@ -820,6 +825,20 @@ def _says_authentication_failed(body: bytes) -> bool:
 
 def _is_exists_conflict(err: BatchServiceError) -> bool:
     return err.status == 409 and err.attempts > 1 and (err.code or "").endswith("Exists")
+
+
+def _redirect_note(location: str | None) -> str:
+    """What a redirect pointed at (its origin only: the rest may carry a token), and why it is not
+    followed: the credential would go with the request."""
+    try:
+        there = httpx2.URL(location or "")
+        where = f"{there.scheme}://{there.host}{f':{there.port}' if there.port else ''}" if there.host else None
+    except (httpx2.InvalidURL, TypeError):
+        where = None
+    return (
+        f"The endpoint redirects{f' to {where}' if where else ''}; batch-mcp does not follow redirects (the "
+        "credential would go with it): set the endpoint to the Batch account's own URL."
+    )
 
 
 def _amend(err: BatchServiceError, note: str) -> BatchServiceError:

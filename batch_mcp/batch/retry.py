@@ -158,7 +158,8 @@ class RetryPolicy:
         if state.attempt >= settings.max_attempts:
             return Decision(None, f"{what}; gave up after {state.attempt} attempts")
         if server_delay is not None and server_delay > settings.retry_after_max:
-            return Decision(None, f"{what}; the service asked to wait {server_delay:g} s, longer than allowed")
+            asked = f"the service asked to wait {server_delay:.0f} s"
+            return Decision(None, f"{what}; {asked}, longer than this server waits")
         delay = server_delay if server_delay is not None else self.backoff(state.attempt)
         if self.clock() + delay >= state.deadline:
             return Decision(None, f"{what}; the {settings.budget:g} s retry budget would run out")

@@ -245,3 +245,29 @@ async def test_a_file_that_changes_size_mid_download_is_not_stitched_together() 
     async with client, client.open_stream("task_file_get", args) as stream:
         with pytest.raises(BatchError, match="changed"):
             await stream.read()
+
+
+async def test_a_redirect_is_not_followed_and_says_where_it_pointed(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        asked.append(str(request.url.host))
+        return httpx2.Response(307, headers={"location": "https://collector.example:8443/steal?sig=c2VjcmV0c2ln"})
+
+    result = await answer(tmp_path, batch)
+    shown = text(result)
+    assert asked == ["acct.westeurope.batch.azure.com"], asked
+    assert result.is_error and "collector.example:8443" in shown and "not follow" in shown, shown
+    assert "c2VjcmV0c2ln" not in shown and "steal" not in shown
+
+
+async def test_a_wait_of_a_year_is_not_called_busy_for_a_moment(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        calls.append(1)
+        return httpx2.Response(503, headers={"retry-after": "31536000"})
+
+    result = await answer(tmp_path, batch)
+    assert len(calls) == 1
+    assert result.is_error and "31536000" in text(result), text(result)
