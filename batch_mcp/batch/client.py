@@ -54,6 +54,7 @@ MAX_PAGE_SIZE = 1000
 # MiB); an error body up to MAX_ERROR_BODY. A remote that sends more is lying, and is not believed.
 MAX_JSON_BODY = 64 * 1024 * 1024
 MAX_ERROR_BODY = 64 * 1024
+MAX_REPLY_DEPTH = 64  # levels of nesting in a reply; Batch's deepest entities have about ten
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 ENDPOINT_HINT = "Check the endpoint setting: --endpoint or AZURE_BATCH_ENDPOINT (unset: the local emulator)"
@@ -725,14 +726,34 @@ def _parse_json(body: bytes, status: int, response: httpx2.Response, label: str)
     if not body or status in (204, 304):
         return None
     try:
-        return json.loads(body, parse_constant=_not_json, parse_float=_finite_float)
+        data = json.loads(body, parse_constant=_not_json, parse_float=_finite_float)
     except ValueError:
         problem = "is not valid JSON"
-    except RecursionError:  # no Batch reply nests more than a few levels
+    except RecursionError:
+        problem = "is nested deeper than any Batch reply"
+    else:
+        if _depth_within(data, MAX_REPLY_DEPTH):
+            return data
         problem = "is nested deeper than any Batch reply"
     raise BatchProtocolError(
         f"{label}: the reply {problem}", status=status, request_id=response.headers.get("request-id")
     )
+
+
+def _depth_within(data: Any, limit: int) -> bool:
+    """Whether no value in `data` is nested more than `limit` levels deep. Batch replies nest a
+    handful of levels; a deeper one would break every recursive step after this (masking, the
+    result's serialization), so it is refused here, with one walk that never recurses."""
+    pending: list[tuple[Any, int]] = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > limit:
+            return False
+        if isinstance(value, dict):
+            pending.extend((item, depth + 1) for item in value.values() if isinstance(item, dict | list))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value if isinstance(item, dict | list))
+    return True
 
 
 def _not_json(name: str) -> Any:

@@ -74,8 +74,9 @@ async def test_an_entity_that_is_not_an_object_is_a_clear_error(tmp_path: Path, 
     assert "failed inside batch-mcp" not in text(result) and "not a JSON object" in text(result), text(result)
 
 
-async def test_a_body_nested_past_any_parser_is_a_clear_error(tmp_path: Path) -> None:
-    body = b'{"id": "p", "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+@pytest.mark.parametrize("depth", [400, 900, 200_000])
+async def test_a_body_nested_past_any_batch_reply_is_a_clear_error(tmp_path: Path, depth: int) -> None:
+    body = b'{"id": "p", "metadata": ' + b"[" * depth + b"]" * depth + b"}"
     result = await answer(tmp_path, lambda request: httpx2.Response(200, content=body, headers=JSON))
     assert result.is_error
     assert "failed inside batch-mcp" not in text(result) and "nested" in text(result), text(result)
