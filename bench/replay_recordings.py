@@ -7,7 +7,8 @@ suites keep them (none ship with batch-mcp): vcrpy cassettes (`*.yaml`, needs Py
 test-proxy recordings (`*.json`, an `Entries` list). Each subfolder counts as one source.
 
 For every recording, a fresh in-process emulator (Shared Key on, development account, tasks
-that finish at once) receives the recorded Batch requests in order: same method, path, query
+that finish at once, 10 ms per state transition) receives the recorded Batch requests in order,
+--pace seconds apart (0.1 by default: the live service had seconds between them): same method, path, query
 (api-version as recorded) and body, signed with the emulator's key. Pools the recording uses
 but never creates (a test's fixtures make them out of band) are seeded first, with as many nodes
 as the recording names; recorded node ids map, in order of appearance, to the seeded nodes.
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx2
 
@@ -40,7 +41,9 @@ from batch_mcp import sharedkey
 from batch_mcp.emulator import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME, EmulatorConfig, create_app
 
 BASE = "https://replay.local.batch.azure.com"
-SEED_API_VERSION = "2024-02-01.19.0"
+SEED_API_VERSION = "2024-02-01.19.0"  # when a recording names none
+# A recording that reads a node's RDP file ran on a cloud service pool (the only kind that has one).
+CLOUD_SERVICE_POOL = {"vmSize": "small", "cloudServiceConfiguration": {"osFamily": "5"}}
 SEED_POOL = {
     "vmSize": "standard_d2s_v3",
     "virtualMachineConfiguration": {
@@ -188,6 +191,8 @@ class Seeds:
     pools: dict[str, list[str]] = field(default_factory=dict)
     jobs: list[str] = field(default_factory=list)
     applications: dict[str, set[str]] = field(default_factory=dict)
+    cloud_service: bool = False
+    api_version: str = SEED_API_VERSION
 
 
 def package_references(body: Any) -> list[dict[str, Any]]:
@@ -208,8 +213,13 @@ def seeds_for(exchanges: list[Exchange]) -> Seeds:
     """Entities used before the recording creates them (and that the service then had)."""
     created: dict[str, set[str]] = {"pools": set(), "jobs": set()}
     seeds = Seeds()
+    versions = [v for e in exchanges for v in parse_qs(urlsplit(e.url).query).get("api-version", [])]
+    if versions:
+        seeds.api_version = versions[0]
     for e in exchanges:
         parts = segments(e.url)
+        if parts[-1:] == ["rdp"] and e.status == 200:
+            seeds.cloud_service = True
         try:
             body = json.loads(e.body) if e.body else None
         except ValueError:
@@ -237,8 +247,9 @@ def seeds_for(exchanges: list[Exchange]) -> Seeds:
 class Replayer:
     """A client for one fresh emulator that signs every request with the emulator's key."""
 
-    def __init__(self, http: httpx2.AsyncClient) -> None:
+    def __init__(self, http: httpx2.AsyncClient, seeds: Seeds) -> None:
         self.http = http
+        self.seeds = seeds
         self.node_ids: dict[str, str] = {}
 
     async def send(self, method: str, target: str, body: bytes | None) -> httpx2.Response:
@@ -251,13 +262,14 @@ class Replayer:
 
     async def seed_job(self, job_id: str, pool_id: str) -> None:
         job = {"id": job_id, "poolInfo": {"poolId": pool_id}}
-        response = await self.send("POST", f"/jobs?api-version={SEED_API_VERSION}", json.dumps(job).encode())
+        response = await self.send("POST", f"/jobs?api-version={self.seeds.api_version}", json.dumps(job).encode())
         if response.status_code != 201:
             raise RuntimeError(f"could not seed job {job_id}: {response.status_code} {response.text}")
 
     async def seed(self, pool_id: str, node_ids: list[str]) -> None:
-        query = f"?api-version={SEED_API_VERSION}"
-        pool = {"id": pool_id, **SEED_POOL, "targetDedicatedNodes": len(node_ids)}
+        query = f"?api-version={self.seeds.api_version}"
+        spec = CLOUD_SERVICE_POOL if self.seeds.cloud_service else SEED_POOL
+        pool = {"id": pool_id, **spec, "targetDedicatedNodes": len(node_ids)}
         response = await self.send("POST", f"/pools{query}", json.dumps(pool).encode())
         if response.status_code != 201:
             raise RuntimeError(f"could not seed pool {pool_id}: {response.status_code} {response.text}")
@@ -274,8 +286,16 @@ class Replayer:
         path = "/".join(self.node_ids.get(seg, seg) for seg in parts.path.split("/"))
         return urlunsplit(("", "", path, parts.query, ""))
 
+    def body(self, body: bytes | None) -> bytes | None:
+        """The recorded body with recorded node ids (in node lists, say) swapped for ours."""
+        if body is None:
+            return None
+        for recorded, ours in self.node_ids.items():
+            body = body.replace(recorded.encode(), ours.encode())
+        return body
 
-async def replay_file(path: Path, source: str) -> FileResult:
+
+async def replay_file(path: Path, source: str, pace: float) -> FileResult:
     result = FileResult(path.name, source)
     exchanges = load(path)
     if unauthenticated(exchanges):
@@ -296,7 +316,7 @@ async def replay_file(path: Path, source: str) -> FileResult:
     async with app.router.lifespan_context(app):
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url=BASE, timeout=60) as http:
-            replayer = Replayer(http)
+            replayer = Replayer(http, seeds)
             for pool_id, node_ids in seeds.pools.items():
                 await replayer.seed(pool_id, node_ids)
             for job_id in seeds.jobs:
@@ -306,7 +326,8 @@ async def replay_file(path: Path, source: str) -> FileResult:
                 if reason:
                     result.skipped[reason] += 1
                     continue
-                response = await replayer.send(e.method, replayer.target(e.url), e.body)
+                response = await replayer.send(e.method, replayer.target(e.url), replayer.body(e.body))
+                await asyncio.sleep(pace)
                 result.compared += 1
                 if response.status_code == e.status:
                     result.agreed += 1
@@ -331,6 +352,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--only", default="", help="replay only files whose name contains this")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=0.1,
+        help="seconds the emulator's clock runs between requests (the recorded service had seconds between "
+        "them; the emulator's transitions take 10 ms here); 0 sends them back to back",
+    )
     args = parser.parse_args()
     files = sorted(p for p in args.folder.rglob("*") if p.suffix in (".json", ".yaml", ".yml") and args.only in p.name)
     if not files:
@@ -338,7 +366,7 @@ async def main() -> None:
     results = []
     for path in files:
         source = str(path.parent.relative_to(args.folder)) if path.parent != args.folder else args.folder.name
-        results.append(await replay_file(path, source))
+        results.append(await replay_file(path, source, args.pace))
 
     print(f"{'recording':70} {'sent':>5} {'agree':>6} {'skip':>5}")
     for r in results:

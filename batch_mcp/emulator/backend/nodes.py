@@ -186,6 +186,18 @@ class NodeOps(BackendBase):
         return node
 
     def reimage_node(self, pool_id: str, node_id: str, params: dict[str, Any] | None) -> Entity:
+        """Only nodes of cloud service pools reimage: the service refuses it for virtual machine
+        pools (409 OperationNotValidOnNode), and nothing happens to the node."""
+        self.get_node(pool_id, node_id)
+        if not self.cloud_service_pool(pool_id):
+            raise errors.conflict(
+                "OperationNotValidOnNode",
+                "The specified operation is not valid on the node.",
+                {
+                    "Reason": "Reimage is only for nodes of cloudServiceConfiguration pools; for a node of a "
+                    "virtualMachineConfiguration pool, reboot it or remove it from the pool."
+                },
+            )
         return self.reboot_node(pool_id, node_id, params, reimage=True)
 
     def begin_restart(self, node: Entity, reimage: bool, now: float) -> None:
