@@ -1,17 +1,19 @@
 """Replay recorded Azure Batch traffic against a fresh emulator and compare status codes.
 
-    python bench/replay_recordings.py FOLDER [--only TEXT] [--show-agreeing]
+    python bench/replay_recordings.py FOLDER [--only TEXT] [--pace SECONDS] [--transition SECONDS]
 
 FOLDER holds request/response recordings of the live service, as the public SDK and CLI test
 suites keep them (none ship with batch-mcp): vcrpy cassettes (`*.yaml`, needs PyYAML) and
 test-proxy recordings (`*.json`, an `Entries` list). Each subfolder counts as one source.
 
 For every recording, a fresh in-process emulator (Shared Key on, development account, tasks
-that finish at once, 10 ms per state transition) receives the recorded Batch requests in order,
---pace seconds apart (0.1 by default: the live service had seconds between them): same method, path, query
-(api-version as recorded) and body, signed with the emulator's key. Pools the recording uses
-but never creates (a test's fixtures make them out of band) are seeded first, with as many nodes
-as the recording names; recorded node ids map, in order of appearance, to the seeded nodes.
+that finish at once, --transition seconds per state transition) receives the recorded Batch
+requests in order, --pace seconds apart (the live service had seconds between them): same
+method, path, query (api-version as recorded), body and conditional headers (recorded ETags
+translated to the emulator's), signed with the emulator's key. Pools, jobs and applications the
+recording uses but never creates (a test's fixtures make them out of band) are seeded first, a
+pool with as many nodes as the recording names; recorded node ids map, in order of appearance,
+to the seeded nodes, in paths and bodies.
 
 Skipped, counted and named: recordings made without credentials (every answer a 401/403 or
 MissingRequiredHeader), requests to other hosts (Storage, ARM, sign-in), requests whose meaning
@@ -79,6 +81,27 @@ class Exchange:
     body: bytes | None
     status: int
     code: str | None
+    conditions: dict[str, str] = field(default_factory=dict)  # If-Match, If-Unmodified-Since, ...
+    etag: str | None = None  # the ETag the service answered with
+
+
+# Request headers that change what the service does, sent as recorded (ETags translated).
+FORWARDED = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "ocp-range", "range")
+
+
+def header_values(headers: Any) -> dict[str, str]:
+    """Lower-cased names, one value each, from either format (vcrpy keeps lists of values)."""
+    out: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if isinstance(value, list):
+            value = value[0] if value else ""
+        out[str(name).lower()] = str(value)
+    return out
+
+
+def conditions(headers: Any) -> dict[str, str]:
+    values = header_values(headers)
+    return {name: values[name] for name in FORWARDED if name in values}
 
 
 @dataclass
@@ -133,6 +156,8 @@ def load(path: Path) -> list[Exchange]:
                     encode(request.get("body")),
                     int(response["status"]["code"]),
                     error_code(body),
+                    conditions(request.get("headers")),
+                    header_values(response.get("headers")).get("etag"),
                 )
             )
         return out
@@ -144,6 +169,8 @@ def load(path: Path) -> list[Exchange]:
             encode(entry.get("RequestBody")),
             int(entry["StatusCode"]),
             error_code(entry.get("ResponseBody")),
+            conditions(entry.get("RequestHeaders")),
+            header_values(entry.get("ResponseHeaders")).get("etag"),
         )
         for entry in doc.get("Entries") or []
     ]
@@ -277,9 +304,21 @@ class Replayer:
         self.http = http
         self.seeds = seeds
         self.node_ids: dict[str, str] = {}
+        self.etags: dict[str, str] = {}  # the service's ETag -> ours, for the same entity version
 
-    async def send(self, method: str, target: str, body: bytes | None) -> httpx2.Response:
-        headers = {"ocp-date": formatdate(usegmt=True), "accept": "application/json"}
+    def conditions(self, exchange: Exchange) -> dict[str, str]:
+        """The recorded conditional headers, naming our ETags where the service's were recorded."""
+        return {name: self.etags.get(value, value) for name, value in exchange.conditions.items()}
+
+    def remember_etag(self, exchange: Exchange, response: httpx2.Response) -> None:
+        ours = response.headers.get("etag")
+        if exchange.etag and ours:
+            self.etags[exchange.etag] = ours
+
+    async def send(
+        self, method: str, target: str, body: bytes | None, extra: dict[str, str] | None = None
+    ) -> httpx2.Response:
+        headers = {"ocp-date": formatdate(usegmt=True), "accept": "application/json", **(extra or {})}
         if body is not None:
             headers["content-type"] = "application/json; odata=minimalmetadata; charset=utf-8"
             headers["content-length"] = str(len(body))
@@ -321,7 +360,7 @@ class Replayer:
         return body
 
 
-async def replay_file(path: Path, source: str, pace: float) -> FileResult:
+async def replay_file(path: Path, source: str, pace: float, transition: float) -> FileResult:
     result = FileResult(path.name, source)
     exchanges = load(path)
     if unauthenticated(exchanges):
@@ -335,7 +374,7 @@ async def replay_file(path: Path, source: str, pace: float) -> FileResult:
         account_name=DEV_ACCOUNT_NAME,
         account_key=DEV_ACCOUNT_KEY,
         runner="instant",
-        transition_delay=0.01,
+        transition_delay=transition,
         tick_interval=0.01,
     )
     app = create_app(config)
@@ -355,7 +394,10 @@ async def replay_file(path: Path, source: str, pace: float) -> FileResult:
                 url = with_published_version(e.url)
                 if url != e.url:
                     result.mapped += 1
-                response = await replayer.send(e.method, replayer.target(url), replayer.body(e.body))
+                response = await replayer.send(
+                    e.method, replayer.target(url), replayer.body(e.body), replayer.conditions(e)
+                )
+                replayer.remember_etag(e, response)
                 await asyncio.sleep(pace)
                 result.compared += 1
                 if response.status_code == e.status:
@@ -386,7 +428,14 @@ async def main() -> None:
         type=float,
         default=0.1,
         help="seconds the emulator's clock runs between requests (the recorded service had seconds between "
-        "them; the emulator's transitions take 10 ms here); 0 sends them back to back",
+        "them); 0 sends them back to back",
+    )
+    parser.add_argument(
+        "--transition",
+        type=float,
+        default=1.0,
+        help="seconds per emulator state transition (node start, resize step, deletion): the emulator's "
+        "default; the service takes minutes, so a recorded resize is still going when the next request comes",
     )
     args = parser.parse_args()
     files = sorted(p for p in args.folder.rglob("*") if p.suffix in (".json", ".yaml", ".yml") and args.only in p.name)
@@ -395,7 +444,7 @@ async def main() -> None:
     results = []
     for path in files:
         source = str(path.parent.relative_to(args.folder)) if path.parent != args.folder else args.folder.name
-        results.append(await replay_file(path, source, args.pace))
+        results.append(await replay_file(path, source, args.pace, args.transition))
 
     print(f"{'recording':70} {'sent':>5} {'agree':>6} {'skip':>5}")
     for r in results:
