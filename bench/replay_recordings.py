@@ -176,9 +176,29 @@ def load(path: Path) -> list[Exchange]:
     ]
 
 
+# First path segments of the Batch data plane, for recordings made through a local proxy host.
+BATCH_ROOTS = {
+    "pools",
+    "jobs",
+    "jobschedules",
+    "applications",
+    "supportedimages",
+    "nodeagentskus",
+    "nodecounts",
+    "poolusagemetrics",
+    "lifetimejobstats",
+    "lifetimepoolstats",
+    "certificates",
+}
+
+
 def is_batch(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host.endswith(".batch.azure.com") or host.endswith(".batch.chinacloudapi.cn")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host.endswith((".batch.azure.com", ".batch.chinacloudapi.cn", ".batch.usgovcloudapi.net")):
+        return True
+    first = (segments(url) or [""])[0].split("(")[0]
+    return host in ("127.0.0.1", "localhost") and first in BATCH_ROOTS
 
 
 def skip_reason(exchange: Exchange) -> str | None:
