@@ -157,7 +157,7 @@ class Engine:
             exists = bool(result.data.get("exists"))
             out = render.json_result(f"{_target(args)} {'exists' if exists else 'does not exist'}.", result.data)
         elif kind in ("json", "file_properties"):
-            out = _entity_result(result.data, selected=bool(args.get("select")))
+            out = _entity_result(result.data, selected=bool(args.get("select")), selectable=_takes_select(tool))
         else:
             verb = "accepted; Batch completes it in the background" if result.status == 202 else "done"
             out = render.text_result(f"{tool.name} {verb}.")
@@ -171,7 +171,8 @@ class Engine:
         items, left_out = _list_items(tool, page.items, selected=bool(args.get("select")))
         shaped = shaping.list_result(items, page.continuation, summary)
         more = " (more available)" if page.continuation else ""
-        return render.list_result(f"{len(items)} item(s){more}", shaped, note=lean.left_out_note(left_out))
+        note = lean.left_out_note(left_out, selectable=_takes_select(tool))
+        return render.list_result(f"{len(items)} item(s){more}", shaped, note=note)
 
     async def _read_window(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
         """A window of a file (task_file_get, node_file_get), or a small download (an RDP file)."""
@@ -222,9 +223,7 @@ def _binary_summary(target: Any, window: Any) -> types.CallToolResult:
         return types.CallToolResult(
             content=[
                 types.TextContent(text=f"{target.path}: {kind}, {window.size:,} bytes"),
-                types.ImageContent(
-                    type="image", data=base64.b64encode(window.data).decode("ascii"), mime_type=kind
-                ),
+                types.ImageContent(type="image", data=base64.b64encode(window.data).decode("ascii"), mime_type=kind),
             ]
         )
     head = window.data[:HEX_PREVIEW].hex(" ")
@@ -237,12 +236,16 @@ def _binary_summary(target: Any, window: Any) -> types.CallToolResult:
     return render.text_result(text)
 
 
-def _entity_result(data: Any, *, selected: bool) -> types.CallToolResult:
+def _takes_select(tool: ToolDef) -> bool:
+    return "select" in tool.input_schema.get("properties", {})
+
+
+def _entity_result(data: Any, *, selected: bool, selectable: bool) -> types.CallToolResult:
     """One entity as the model reads it: lean unless the caller selected its fields."""
     if selected or not isinstance(data, Mapping):
         return render.json_result("", data or {})
     slim, left_out = lean.lean(data)
-    return render.json_result(lean.left_out_note(left_out), slim)
+    return render.json_result(lean.left_out_note(left_out, selectable=selectable), slim)
 
 
 def _list_items(tool: ToolDef, items: list[dict[str, Any]], *, selected: bool) -> tuple[list[Any], list[str]]:

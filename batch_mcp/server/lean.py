@@ -126,9 +126,11 @@ def project(value: Any, tree: Tree) -> Any:
     return value
 
 
-def left_out_note(names: Iterable[str]) -> str:
+def left_out_note(names: Iterable[str], *, selectable: bool = True) -> str:
     """One line saying what a reply left out and how to get it ("" when nothing was): the fields a
-    projection dropped by name (a few), else links, bookkeeping and defaults by kind."""
+    projection dropped by name (a few), else links, bookkeeping and defaults by kind. `select` is
+    offered only by a tool that takes it; such a tool's reply mentions only fields it dropped
+    (links, bookkeeping and defaults no call of it gets back are not worth the tokens)."""
     fields: list[str] = []
     links = defaults = 0
     bookkeeping: list[str] = []
@@ -149,6 +151,8 @@ def left_out_note(names: Iterable[str]) -> str:
         parts = (["links"] if links else []) + bookkeeping
         if defaults:
             parts.append(f"{defaults} default value{'s' if defaults > 1 else ''}")
-    if not parts:
+    if not parts or not (selectable or fields):
         return ""
+    if not selectable:
+        return f"Left out: {', '.join(parts)}."
     return f"Left out: {', '.join(parts)}; select=a,b gets any field as Batch sends it."

@@ -156,3 +156,26 @@ async def test_a_dry_run_says_when_the_job_cannot_take_the_tasks(tmp_path: Path)
             client, "tasks_submit", {"job_id": "ended", "template": template, "range": [1, 3], "dry_run": True}
         )
         assert "takes no more tasks" in text(ended), text(ended)
+
+
+async def test_a_misspelt_placeholder_is_refused_not_submitted_to_every_task(tmp_path: Path) -> None:
+    """`{valu}` for `{value}` (or `{nme}` for an object value's `{name}`) would send thousands of tasks
+    with the literal text, and exactly-once submission means they cannot simply be sent again: a
+    placeholder that names no parameter but is close to one is refused before anything is sent. A
+    shell's `${HOME}` and literal `{{braces}}` still go through as written."""
+    async with workflow_client(tmp_path) as client:
+        await idle_job(client)
+        typo = {"id": "f{value}", "commandLine": "/bin/echo frame {valu}"}
+        result = await call(client, "tasks_submit", {"job_id": "bulk", "template": typo, "range": [1, 5]})
+        assert result.is_error, text(result)
+        assert "{valu}" in text(result) and "{value}" in text(result), text(result)
+        objects = {"id": "o{name}", "commandLine": "/bin/echo {nme}"}
+        result = await call(client, "tasks_submit", {"job_id": "bulk", "template": objects, "values": [{"name": "a"}]})
+        assert result.is_error and "{name}" in text(result), text(result)
+        assert await active_count(client, "bulk") == 0
+
+        shell = {"id": "s{value}", "commandLine": "/bin/sh -c 'echo ${HOME} {{valu}} {value}'"}
+        result = await ok(client, "tasks_submit", {"job_id": "bulk", "template": shell, "range": [1, 2]})
+        task = (await ok(client, "task_get", {"job_id": "bulk", "task_id": "s1"})).structured_content or {}
+        assert task["commandLine"] == "/bin/sh -c 'echo ${HOME} {valu} 1'"
+        assert "{HOME}" in text(result), text(result)  # still reported, as a shell variable may be a slip too

@@ -1,0 +1,100 @@
+"""What an agent reads when a call goes wrong or a reply leaves fields out, through a real MCP client:
+each fact once, the way to go on, and no offer the tool cannot honour."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from tests.server.conftest import call, connect, make_settings, text, wait_until
+
+pytestmark = pytest.mark.anyio
+
+REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def said_once(reply: str) -> None:
+    """The request id appears once, and Batch's own 'RequestId:/Time:' trailer not at all."""
+    ids = REQUEST_ID.findall(reply)
+    assert len(ids) == 1, reply
+    assert "RequestId:" not in reply and "\nTime:" not in reply, reply
+
+
+async def test_a_batch_error_says_its_request_id_once(tmp_path: Path, era: str) -> None:
+    """Batch appends 'RequestId:...\\nTime:...' to every error message; the reply already ends with
+    the request id, so the model read it twice and a timestamp it has no use for."""
+    async with connect(make_settings(tmp_path), era) as client:
+        missing = await call(client, "task_get", {"job_id": "nojob", "task_id": "t"})
+        assert missing.is_error and "404 JobNotFound" in text(missing)
+        assert "The specified job does not exist." in text(missing) and "what to try:" in text(missing)
+        said_once(text(missing))
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        taken = await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})
+        assert taken.is_error and "409 JobExists" in text(taken)
+        said_once(text(taken))
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "code", "hint"),
+    [
+        ("pool_resize", {"pool_id": "nopool", "targetDedicatedNodes": 3}, "404 PoolNotFound", "pool_list"),
+        (
+            "pool_resize",
+            {"pool_id": "nopool", "targetDedicatedNodes": 3, "dry_run": True},
+            "404 PoolNotFound",
+            "pool_list",
+        ),  # noqa: E501
+        ("job_delete", {"job_id": "nojob"}, "404 JobNotFound", "job_list"),
+        ("task_terminate", {"job_id": "nojob", "task_id": "t"}, "404 JobNotFound", "job_list"),
+    ],
+)
+async def test_a_missing_target_of_a_guarded_call_reads_like_batchs_own_404(
+    tmp_path: Path, era: str, tool: str, args: dict, code: str, hint: str
+) -> None:
+    """Scale and destructive calls read their target first (for the plan or the question); when it
+    is missing, the reply is Batch's 404 as any other call gives it: code, message, what to try,
+    the request id once; not an exception's repr with the internal request line."""
+    async with connect(make_settings(tmp_path), era) as client:
+        result = await call(client, tool, args)
+        reply = text(result)
+        assert result.is_error, reply
+        assert code in reply and f"what to try: Check the {code.split()[1][:-8].lower()} id with {hint}" in reply, reply
+        assert "[GET " not in reply and "Nothing was changed." in reply, reply
+        said_once(reply)
+
+
+async def test_replies_offer_select_only_on_tools_that_take_it(tmp_path: Path, era: str) -> None:
+    """'select=a,b gets any field' on a tool without a select argument sends the model into an
+    argument error; such replies (file lists: only links are left out) carry no note at all."""
+    async with connect(make_settings(tmp_path), era) as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "t"}, lambda t: t.get("state") == "completed")
+        node = (await call(client, "node_list", {"pool_id": "local"})).structured_content or {}
+        node_id = node["items"][0]["id"]
+        for tool, args in (
+            ("task_file_list", {"job_id": "j", "task_id": "t"}),
+            ("node_file_list", {"pool_id": "local", "node_id": node_id, "recursive": True}),
+            ("task_get", {"job_id": "j", "task_id": "t"}),
+            ("task_list", {"job_id": "j"}),
+        ):
+            result = await call(client, tool, args)
+            assert not result.is_error, text(result)
+            takes = "select" in listed[tool].input_schema["properties"]
+            if takes:
+                assert "Left out:" in text(result) and "select=a,b" in text(result), (tool, text(result))
+            else:
+                assert "Left out" not in text(result) and "select" not in text(result), (tool, text(result))
+
+
+async def test_a_misspelt_tool_name_gets_the_name_it_meant(tmp_path: Path, era: str) -> None:
+    """A model that writes task_lists learns task_list in the same reply, directly or through the router."""
+    async with connect(make_settings(tmp_path, toolsets=["default"]), era) as client:
+        with pytest.raises(MCPError, match=r"Unknown tool: task_lists.*task_list\b"):
+            await client.call_tool("task_lists", {"job_id": "j"})
+        routed = await call(client, "batch_call", {"name": "job_dlete", "arguments": {"job_id": "j"}})
+        assert routed.is_error and "job_delete" in text(routed), text(routed)
