@@ -17,6 +17,9 @@ from typing import Any
 SERVICE_LINKS = frozenset({"url", "nodeUrl", "taskUrl", "taskRootDirectoryUrl", "affinityId"})
 # Times that tell nothing new while they equal the entity's creation time (it never changed state).
 SAME_AS_CREATION = ("stateTransitionTime", "allocationStateTransitionTime")
+# Top-level fields that repeat a sibling whenever they equal it (slot counts match task counts while
+# every task takes one slot), so the same numbers are not sent twice.
+SAME_AS_SIBLING = {"taskSlotCounts": "taskCounts"}
 # Top-level bookkeeping of an entity (used for conditional requests, which `select` can still get).
 BOOKKEEPING = ("eTag", "lastModified")
 SHOWN_FIELDS = 8  # left-out fields a note names before it just counts them
@@ -71,6 +74,10 @@ def lean(entity: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     created = out.get("creationTime")
     for key in SAME_AS_CREATION:
         if created is not None and out.get(key) == created:
+            del out[key]
+            left_out[key] = None
+    for key, sibling in SAME_AS_SIBLING.items():
+        if key in out and out[key] == out.get(sibling):
             del out[key]
             left_out[key] = None
     for key in BOOKKEEPING:
@@ -139,7 +146,7 @@ def left_out_note(names: Iterable[str], *, selectable: bool = True) -> str:
             links += 1
         elif name in BOOKKEEPING:
             bookkeeping.append(name)
-        elif name in DEFAULTS or name in SAME_AS_CREATION:
+        elif name in DEFAULTS or name in SAME_AS_CREATION or name in SAME_AS_SIBLING:
             defaults += 1
         else:
             fields.append(name)

@@ -98,3 +98,21 @@ async def test_a_misspelt_tool_name_gets_the_name_it_meant(tmp_path: Path, era: 
             await client.call_tool("task_lists", {"job_id": "j"})
         routed = await call(client, "batch_call", {"name": "job_dlete", "arguments": {"job_id": "j"}})
         assert routed.is_error and "job_delete" in text(routed), text(routed)
+
+
+async def test_task_counts_are_sent_once_when_slot_counts_say_the_same(tmp_path: Path, era: str) -> None:
+    """job_get_task_counts, the call a model polls for progress, carried the same five numbers twice
+    (taskSlotCounts equal taskCounts whenever every task takes one slot). Slot counts are kept when
+    they differ."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        counts = await call(client, "job_get_task_counts", {"job_id": "j"})
+        assert not counts.is_error and "taskCounts" in text(counts)
+        assert "taskSlotCounts" not in text(counts) and "taskSlotCounts" not in (counts.structured_content or {})
+        wide = {"job_id": "j", "id": "wide", "commandLine": "/bin/true", "requiredSlots": 2}
+        assert not (await call(client, "task_add", wide)).is_error
+        counts = await call(client, "job_get_task_counts", {"job_id": "j"})
+        slots = (counts.structured_content or {}).get("taskSlotCounts") or {}
+        tasks = (counts.structured_content or {}).get("taskCounts") or {}
+        assert slots and slots != tasks, text(counts)
