@@ -36,6 +36,8 @@ HINTS_BY_CODE = {
     "TaskCompleted": "The task has already finished; task_diagnose says how it ended, task_reactivate reruns it "
     "if it failed.",
     "TaskNotFailed": "Only a task that failed can be rerun; to run a succeeded one again, add a new task.",
+    "TaskDependenciesNotSpecifiedOnJob": "Only a job created with usesTaskDependencies true takes tasks with "
+    "dependsOn, and it cannot be turned on later: add the tasks to a new job created so, or drop dependsOn.",
     "AutoScaleEnabled": "This pool sizes itself; change the formula with pool_enable_auto_scale or disable "
     "autoscale first.",
     "AutoScaleNotEnabled": "Enable autoscale on the pool first (pool_enable_auto_scale).",

@@ -46,7 +46,7 @@ async def test_a_batch_error_says_its_request_id_once(tmp_path: Path, era: str) 
             {"pool_id": "nopool", "targetDedicatedNodes": 3, "dry_run": True},
             "404 PoolNotFound",
             "pool_list",
-        ),  # noqa: E501
+        ),
         ("job_delete", {"job_id": "nojob"}, "404 JobNotFound", "job_list"),
         ("task_terminate", {"job_id": "nojob", "task_id": "t"}, "404 JobNotFound", "job_list"),
     ],
@@ -116,3 +116,14 @@ async def test_task_counts_are_sent_once_when_slot_counts_say_the_same(tmp_path:
         slots = (counts.structured_content or {}).get("taskSlotCounts") or {}
         tasks = (counts.structured_content or {}).get("taskCounts") or {}
         assert slots and slots != tasks, text(counts)
+
+
+async def test_a_task_with_dependencies_on_a_job_without_them_says_what_to_do(tmp_path: Path, era: str) -> None:
+    """'Fix the arguments named in the details' with no details to read: the way out is a job created
+    with usesTaskDependencies (it cannot be turned on later), or no dependsOn."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        task = {"job_id": "j", "id": "b", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["a"]}}
+        result = await call(client, "task_add", task)
+        assert result.is_error and "TaskDependenciesNotSpecifiedOnJob" in text(result), text(result)
+        assert "usesTaskDependencies" in text(result).split("what to try:")[1], text(result)
