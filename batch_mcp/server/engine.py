@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FILE_WINDOW = 256 * 1024  # an RDP file or other small download read whole, up to this
+FILE_TEXT_LIMIT = 50_000  # characters of file text one file tool reply carries (under render.TEXT_LIMIT)
 
 
 class UnknownTool(LookupError):
@@ -185,7 +186,7 @@ class Engine:
             async with self.client.open_stream(tool, args) as stream:
                 data = await stream.read(limit=FILE_WINDOW)
             return render.text_result(data.decode("utf-8", errors="replace"))
-        window = await read_window(self.client, target)
+        window = _fit_text(await read_window(self.client, target))
         header = f"{target.path}: bytes {window.start}-{window.end} of {window.size}"
         if not window.complete and window.end + 1 < window.size:
             header += f" (more: range=bytes={window.end + 1}-)"
@@ -206,6 +207,21 @@ class Engine:
                 ]
             )
         return render.text_result(f"{header}\n{redact_text(window.text)}")
+
+
+def _fit_text(window: Any) -> Any:
+    """A text window trimmed, at a line end, to what one reply carries, so the byte range the header
+    names is the one shown and the next range continues where the text stops (a window cut later by
+    the reply limit made a model page past bytes it never saw)."""
+    from dataclasses import replace
+
+    if window.text is None or len(window.text) <= FILE_TEXT_LIMIT:
+        return window
+    kept = window.text[:FILE_TEXT_LIMIT]
+    if "\n" in kept:
+        kept = kept[: kept.rindex("\n") + 1]
+    data = window.data[: len(kept.encode("utf-8"))]
+    return replace(window, data=data, end=window.start + len(data) - 1, text=kept)
 
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})

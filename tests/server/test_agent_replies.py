@@ -127,3 +127,32 @@ async def test_a_task_with_dependencies_on_a_job_without_them_says_what_to_do(tm
         result = await call(client, "task_add", task)
         assert result.is_error and "TaskDependenciesNotSpecifiedOnJob" in text(result), text(result)
         assert "usesTaskDependencies" in text(result).split("what to try:")[1], text(result)
+
+
+async def test_a_large_file_read_by_a_tool_says_exactly_which_bytes_it_shows(tmp_path: Path, era: str) -> None:
+    """task_file_get on a 1.3 MB stdout said 'bytes 0-262143 ... (more: range=bytes=262144-)' and the
+    reply was then cut at 60,000 characters: a model paging on from 262144 skipped 200 KB it never saw
+    (and the cut told it to use select, filter or max_results, which file tools do not take). The
+    header names the bytes the reply holds, ending at a line end, and the next range continues there."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        task = {"job_id": "j", "id": "seq", "commandLine": "/bin/sh -c 'seq 1 200000'"}
+        assert not (await call(client, "task_add", task)).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "seq"}, lambda t: t.get("state") == "completed")
+        whole = "".join(f"{n}\n" for n in range(1, 200_001)).encode()
+        start, seen = 0, 0
+        for _ in range(3):
+            args = {"job_id": "j", "task_id": "seq", "file_path": "stdout.txt"}
+            if start:
+                args["range"] = f"bytes={start}-"
+            reply = text(await call(client, "task_file_get", args))
+            header, _, body = reply.partition("\n")
+            assert "[cut" not in reply, reply[-200:]
+            match = re.match(rf"stdout\.txt: bytes {start}-(\d+) of {len(whole)} \(more: range=bytes=(\d+)-\)$", header)
+            assert match, header
+            end = int(match.group(1))
+            assert int(match.group(2)) == end + 1
+            assert body.encode() == whole[start : end + 1], (header, body[-50:])
+            assert body.endswith("\n")
+            start, seen = end + 1, seen + len(body)
+        assert seen > 100_000  # each read still carries a useful amount
