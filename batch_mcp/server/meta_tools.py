@@ -62,6 +62,9 @@ async def _tools(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
             continue
         rows.append(f"{tool.name} [{tool.toolset}, {tool.guard}]: {tool.description}")
     if not rows:
+        toolsets = sorted({tool.toolset for tool in engine.tools.values() if tool.name in selection.enabled})
+        if toolset and toolset not in toolsets:
+            return render.text_result(f"No toolset {toolset!r}; toolsets: {', '.join(toolsets)}.")
         return render.text_result("No matching tools beyond the listed ones.")
     return render.text_result(
         f"{len(rows)} more tool(s); describe one with batch_tools(name=...); run a read tool with "

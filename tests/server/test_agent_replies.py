@@ -156,3 +156,30 @@ async def test_a_large_file_read_by_a_tool_says_exactly_which_bytes_it_shows(tmp
             assert body.endswith("\n")
             start, seen = end + 1, seen + len(body)
         assert seen > 100_000  # each read still carries a useful amount
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ({}, "Give pool_id"),
+        ({"task_id": "t"}, "task_id needs its job_id"),
+        ({"pool_id": "local", "job_id": "j"}, "one target, not pool_id with job_id"),
+        ({"pool_id": "local", "task_id": "t"}, "one target, not pool_id with task_id"),
+    ],
+)
+async def test_wait_for_says_what_is_wrong_with_the_target_it_was_given(
+    tmp_path: Path, era: str, args: dict, says: str
+) -> None:
+    async with connect(make_settings(tmp_path), era) as client:
+        result = await call(client, "wait_for", args)
+        assert result.is_error and says in text(result), text(result)
+
+
+async def test_a_tool_without_arguments_says_so_and_an_unknown_toolset_names_the_real_ones(
+    tmp_path: Path, era: str
+) -> None:
+    async with connect(make_settings(tmp_path, toolsets=["default"]), era) as client:
+        result = await call(client, "batch_overview", {"pool": "x"})
+        assert result.is_error and "this tool takes no arguments" in text(result), text(result)
+        result = await call(client, "batch_tools", {"toolset": "schedules"})
+        assert "job_schedules" in text(result) and "certificates" in text(result), text(result)

@@ -310,10 +310,22 @@ def choose_target(look: Lookups, args: Mapping[str, Any]) -> Target | None:
     return None
 
 
+def _misfit(args: Mapping[str, Any]) -> str:
+    """What is wrong with the ids given, for the refusal ('' when none was given)."""
+    if args.get("pool_id"):
+        other = "job_id" if args.get("job_id") else "task_id"
+        return f": one target, not pool_id with {other}"
+    if args.get("task_id"):
+        return ": task_id needs its job_id"
+    return ""
+
+
 async def wait_for(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult:
     target = choose_target(Lookups(ctx.engine.client, ctx.engine.catalog), args)
     if target is None:
-        return render.error_result("Give pool_id (a pool), job_id (all its tasks) or job_id with task_id (one task).")
+        return render.error_result(
+            f"Give pool_id (a pool), job_id (all its tasks) or job_id with task_id (one task){_misfit(args)}."
+        )
     timeout = max(1, min(int(args.get("timeout") or DEFAULT_TIMEOUT), MAX_TIMEOUT))
     progress = Progress(ctx)
     started = anyio.current_time()
