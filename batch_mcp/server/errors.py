@@ -42,6 +42,8 @@ HINTS_BY_CODE = {
     "autoscale first.",
     "AutoScaleNotEnabled": "Enable autoscale on the pool first (pool_enable_auto_scale).",
     "InvalidAutoScaleFormula": "Fix the formula; the details say where. Test it with pool_evaluate_auto_scale.",
+    "AutoScalingFormulaSyntaxError": "Fix the formula; the details say where. Test it with pool_evaluate_auto_scale.",
+    "AutoScaleFormulaTooLong": "Shorten the formula: fewer or shorter statements.",
     "RequestBodyTooLarge": "Send less per call (one add-collection request takes at most 100 tasks and 1 MB); "
     "tasks_submit splits any number of tasks for you.",
     "InvalidPropertyValue": "Fix the field named in the details.",

@@ -183,3 +183,14 @@ async def test_a_tool_without_arguments_says_so_and_an_unknown_toolset_names_the
         assert result.is_error and "this tool takes no arguments" in text(result), text(result)
         result = await call(client, "batch_tools", {"toolset": "schedules"})
         assert "job_schedules" in text(result) and "certificates" in text(result), text(result)
+
+
+async def test_a_formula_with_a_syntax_error_gets_the_formula_hint(tmp_path: Path, era: str) -> None:
+    """The code Batch gives a formula it cannot parse is AutoScalingFormulaSyntaxError; the reply told
+    the model to 'fix the arguments named in the details' instead of where to test a formula."""
+    async with connect(make_settings(tmp_path), era) as client:
+        result = await call(
+            client, "pool_enable_auto_scale", {"pool_id": "local", "autoScaleFormula": "$TargetDedicatedNodes = ;"}
+        )
+        assert result.is_error and "AutoScalingFormulaSyntaxError" in text(result), text(result)
+        assert "pool_evaluate_auto_scale" in text(result).split("what to try:")[1], text(result)
