@@ -194,3 +194,32 @@ async def test_a_formula_with_a_syntax_error_gets_the_formula_hint(tmp_path: Pat
         )
         assert result.is_error and "AutoScalingFormulaSyntaxError" in text(result), text(result)
         assert "pool_evaluate_auto_scale" in text(result).split("what to try:")[1], text(result)
+
+
+IMAGE = {
+    "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
+    "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+}
+
+
+async def test_waiting_on_a_job_whose_pool_has_no_nodes_says_waiting_again_will_not_help(
+    tmp_path: Path, era: str
+) -> None:
+    """A job on a pool with no nodes (and none asked for) never starts a task; 'call wait_for again to
+    keep waiting' sent the model round a loop. The timeout names the pool and what to do."""
+    async with connect(make_settings(tmp_path), era) as client:
+        pool = {"id": "empty", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 0}
+        pool["virtualMachineConfiguration"] = IMAGE
+        assert not (await call(client, "pool_add", pool)).is_error
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "empty"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        result = await call(client, "wait_for", {"job_id": "j", "timeout": 1})
+        reply = text(result)
+        assert reply.startswith("Timed out") and "call wait_for again" not in reply, reply
+        assert "pool empty has no nodes" in reply and "pool_resize" in reply, reply
+        # on a pool with nodes, a job that is merely slow is still worth waiting for
+        slow = {"job_id": "j2", "id": "s", "commandLine": "/bin/sleep 5"}
+        assert not (await call(client, "job_add", {"id": "j2", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "task_add", slow)).is_error
+        result = await call(client, "wait_for", {"job_id": "j2", "timeout": 1})
+        assert "call wait_for again" in text(result), text(result)

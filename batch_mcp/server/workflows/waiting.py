@@ -196,8 +196,10 @@ class JobTarget:
         """Active tasks that wait on failed tasks never run as things stand, so a job with failures,
         active tasks and nothing running is checked: two reads, once, when the wait times out."""
         counts = reading.state.get("tasks") or {}
-        if not counts.get("failed") or not counts.get("active") or counts.get("running"):
+        if not counts.get("active") or counts.get("running"):
             return None
+        if not counts.get("failed"):
+            return await self._poolless()
         waiting = await self.look.client.list(
             "task_list",
             {"job_id": self.job_id, "filter": "state eq 'active'", "select": "id,dependsOn"},
@@ -220,6 +222,29 @@ class JobTarget:
         return (
             f"active tasks wait on failed ones and never run as things stand ({named}"
             f"{', ...' if len(blocked) > 3 else ''}): rerun the failed tasks (task_reactivate) or end the job"
+        )
+
+
+    async def _poolless(self) -> str | None:
+        """Active tasks and nothing running: a pool with no nodes that asks for none never starts
+        them (two reads, once, when the wait times out)."""
+        job = await self.look.client.call("job_get", {"job_id": self.job_id, "select": "id,poolInfo"})
+        pool_id = ((job.data or {}).get("poolInfo") or {}).get("poolId")
+        if not pool_id:
+            return None  # an auto pool: Batch makes it
+        sizes = ("currentDedicatedNodes", "currentLowPriorityNodes", "targetDedicatedNodes", "targetLowPriorityNodes")
+        fields = ",".join(("id", "enableAutoScale", *sizes))
+        try:
+            pool = (await self.look.client.call("pool_get", {"pool_id": pool_id, "select": fields})).data or {}
+        except BatchServiceError as exc:
+            if exc.status == 404:
+                return f"its pool {pool_id} does not exist, so the tasks never start: create it (pool_add)"
+            raise
+        if pool.get("enableAutoScale") or any(int(pool.get(size) or 0) for size in sizes):
+            return None
+        return (
+            f"pool {pool_id} has no nodes and asks for none, so the tasks never start: grow it (pool_resize) or "
+            "enable autoscale"
         )
 
 
