@@ -35,6 +35,8 @@ HINTS_BY_CODE = {
     "them to a new job.",
     "TaskCompleted": "The task has already finished; task_diagnose says how it ended, task_reactivate reruns it "
     "if it failed.",
+    "TaskNotStarted": "The task has not run yet, so it has no files: task_diagnose says why it waits; wait_for "
+    "with job_id and task_id returns when it ends.",
     "TaskNotFailed": "Only a task that failed can be rerun; to run a succeeded one again, add a new task.",
     "TaskDependenciesNotSpecifiedOnJob": "Only a job created with usesTaskDependencies true takes tasks with "
     "dependsOn, and it cannot be turned on later: add the tasks to a new job created so, or drop dependsOn.",

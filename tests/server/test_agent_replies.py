@@ -223,3 +223,15 @@ async def test_waiting_on_a_job_whose_pool_has_no_nodes_says_waiting_again_will_
         assert not (await call(client, "task_add", slow)).is_error
         result = await call(client, "wait_for", {"job_id": "j2", "timeout": 1})
         assert "call wait_for again" in text(result), text(result)
+
+
+async def test_the_output_of_a_task_that_has_not_run_says_where_to_look(tmp_path: Path, era: str) -> None:
+    async with connect(make_settings(tmp_path), era) as client:
+        pool = {"id": "empty", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 0}
+        pool["virtualMachineConfiguration"] = IMAGE
+        assert not (await call(client, "pool_add", pool)).is_error
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "empty"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        result = await call(client, "task_file_get", {"job_id": "j", "task_id": "t", "file_path": "stdout.txt"})
+        assert result.is_error and "TaskNotStarted" in text(result), text(result)
+        assert "task_diagnose" in text(result).split("what to try:")[1], text(result)
