@@ -235,3 +235,21 @@ async def test_the_output_of_a_task_that_has_not_run_says_where_to_look(tmp_path
         result = await call(client, "task_file_get", {"job_id": "j", "task_id": "t", "file_path": "stdout.txt"})
         assert result.is_error and "TaskNotStarted" in text(result), text(result)
         assert "task_diagnose" in text(result).split("what to try:")[1], text(result)
+
+
+async def test_prompt_arguments_complete_to_the_ids_that_exist(tmp_path: Path, era: str) -> None:
+    """The diagnose_job and right_size_pool prompts take a job or pool id; a user picking one in a
+    client's prompt menu got no suggestions although the ids are one list call away."""
+    import mcp_types as types
+
+    async with connect(make_settings(tmp_path), era) as client:
+        for job in ("alpha", "beta", "other"):
+            assert not (await call(client, "job_add", {"id": job, "poolInfo": {"poolId": "local"}})).is_error
+        jobs = await client.complete(
+            types.PromptReference(type="ref/prompt", name="diagnose_job"), {"name": "job_id", "value": "a"}
+        )
+        assert jobs.completion.values == ["alpha"]
+        pools = await client.complete(
+            types.PromptReference(type="ref/prompt", name="right_size_pool"), {"name": "pool_id", "value": ""}
+        )
+        assert pools.completion.values == ["local"]
