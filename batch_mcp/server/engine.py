@@ -158,7 +158,7 @@ class Engine:
             exists = bool(result.data.get("exists"))
             out = render.json_result(f"{_target(args)} {'exists' if exists else 'does not exist'}.", result.data)
         elif kind in ("json", "file_properties"):
-            out = _entity_result(result.data, selected=bool(args.get("select")), selectable=_takes_select(tool))
+            out = _entity_result(result.data, selected=str(args.get("select") or ""), selectable=_takes_select(tool))
         else:
             verb = "accepted; Batch completes it in the background" if result.status == 202 else "done"
             out = render.text_result(f"{tool.name} {verb}.")
@@ -172,7 +172,10 @@ class Engine:
         items, left_out = _list_items(tool, page.items, selected=bool(args.get("select")))
         shaped = shaping.list_result(items, page.continuation, summary)
         more = " (more available)" if page.continuation else ""
-        note = lean.left_out_note(left_out, selectable=_takes_select(tool))
+        if args.get("select"):
+            note = _unselected(str(args["select"]), page.items)
+        else:
+            note = lean.left_out_note(left_out, selectable=_takes_select(tool))
         return render.list_result(f"{len(items)} item(s){more}", shaped, note=note)
 
     async def _read_window(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
@@ -256,10 +259,27 @@ def _takes_select(tool: ToolDef) -> bool:
     return "select" in tool.input_schema.get("properties", {})
 
 
-def _entity_result(data: Any, *, selected: bool, selectable: bool) -> types.CallToolResult:
+def _unselected(select: str, items: list[Any]) -> str:
+    """A note naming the selected fields no item came back with: a typo, a nested path (Batch's
+    select takes top-level fields) or a value that is unset; "" when each is in some item."""
+    asked = [name.strip() for name in select.split(",") if name.strip()]
+    present: set[str] = set()
+    for item in items:
+        if isinstance(item, Mapping):
+            present.update(item)
+    missing = [name for name in asked if name not in present]
+    if not missing or not items:
+        return ""
+    tops = sorted({name.split("/")[0] for name in missing if "/" in name})
+    why = f"select takes top-level fields, e.g. {', '.join(tops)}" if tops else "unset, or not a field here"
+    return f"Not in the reply: {', '.join(missing)} ({why})."
+
+
+def _entity_result(data: Any, *, selected: str, selectable: bool) -> types.CallToolResult:
     """One entity as the model reads it: lean unless the caller selected its fields."""
     if selected or not isinstance(data, Mapping):
-        return render.json_result("", data or {})
+        note = _unselected(selected, [data]) if selected else ""
+        return render.json_result(note, data or {})
     slim, left_out = lean.lean(data)
     return render.json_result(lean.left_out_note(left_out, selectable=selectable), slim)
 

@@ -253,3 +253,18 @@ async def test_prompt_arguments_complete_to_the_ids_that_exist(tmp_path: Path, e
             types.PromptReference(type="ref/prompt", name="right_size_pool"), {"name": "pool_id", "value": ""}
         )
         assert pools.completion.values == ["local"]
+
+
+async def test_a_selected_field_that_comes_back_missing_is_named(tmp_path: Path, era: str) -> None:
+    """select=id,executionInfo/exitCode returned bare ids, and select=id,stat just ids: the model
+    could not tell a typo or a nested path (select takes top-level fields) from an empty value."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "t"}, lambda t: t.get("state") == "completed")
+        nested = text(await call(client, "task_list", {"job_id": "j", "select": "id,executionInfo/exitCode"}))
+        assert "Not in the reply: executionInfo/exitCode" in nested and "top-level" in nested, nested
+        typo = text(await call(client, "task_get", {"job_id": "j", "task_id": "t", "select": "id,stat"}))
+        assert "Not in the reply: stat" in typo, typo
+        fine = text(await call(client, "task_list", {"job_id": "j", "select": "id,state"}))
+        assert "Not in the reply" not in fine, fine
