@@ -29,7 +29,7 @@ from batch_mcp.batch.errors import BatchServiceError
 from batch_mcp.catalog.effects import Effect
 from batch_mcp.server.effect_checks import effect_impacts
 from batch_mcp.server.errors import batch_error_text
-from batch_mcp.server.execution import ExecPolicy, command_lines
+from batch_mcp.server.execution import ExecPolicy, command_lines, run_context
 from batch_mcp.server.impact import Lookups, Missing, NothingToDo, ScalePlan, describe_impact, scale_plan
 from batch_mcp.server.limits import FORMULA_FIELD, bound
 from batch_mcp.server.selection import ROUTER_TOOLS, Selection
@@ -158,7 +158,7 @@ class Guardrails:
             questions.extend(await effect_impacts(self.lookups, effects, sent))
         if (
             self.exec_policy is not None
-            and next(command_lines(sent), None) is not None
+            and (next(command_lines(sent), None) is not None or next(run_context(sent), None) is not None)
             and await self.exec_policy.asks_now()
         ):
             # A template's command lines are shown filled in, and exactly those are sent (a file of
@@ -169,11 +169,13 @@ class Guardrails:
             except ValueError as exc:
                 return Refuse(f"{exc} Nothing was sent to Batch.")
             found = list(command_lines(runs)) if runs is not None else []
-            if found:
-                questions.append(self.exec_policy.question(tool.name, found))
+            context = list(run_context(runs)) if runs is not None else []
+            if found or context:
+                questions.append(self.exec_policy.question(tool.name, found, context))
                 unasked = CANNOT_ASK_EXEC.format(tool=tool.name)
                 sent = runs or sent
-                bound = hashlib.sha256("\0".join(text for _, text in found).encode()).hexdigest()[:32]
+                shown = [text for _, text in found] + context
+                bound = hashlib.sha256("\0".join(shown).encode()).hexdigest()[:32]
         changed = sent if sent is not args else None
         if questions:
             return Confirm("\n\n".join(questions), plan, changed, note, unasked, bound)
