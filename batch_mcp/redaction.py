@@ -28,7 +28,10 @@ SECRET_FIELDS = frozenset(
     }
 )
 MASK = "***"
-_SAS_SIGNATURE = re.compile(r"(?i)([?&]sig=)[^&\s\"']+")
+# `sig=` after `?`, `&` or `;` (`&amp;` in XML/HTML), or percent-encoded inside another URL.
+_SAS_SIGNATURE = re.compile(r"(?i)((?:[?&;]|%26|%3F)sig(?:=|%3D))[^&\s\"'<]+")
+# A URL's `user:password@` (or `token@`) part.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]+@")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*")
 _SHARED_KEY = re.compile(r"(?i)(sharedkey\s+[^:\s]+:)[A-Za-z0-9+/=]+")
 # A JWT (an Entra ID access token, a user's or one obtained on their behalf): never registered one by one.
@@ -55,6 +58,9 @@ SECRET_NAME_WORDS = frozenset(
         "credential",
         "credentials",
         "passphrase",
+        "auth",
+        "cookie",
+        "cookies",
     }
 )
 SECRET_NAME_PARTS = (
@@ -74,6 +80,7 @@ SECRET_NAME_PARTS = (
     "sastoken",
     "sasurl",
     "sasuri",
+    "authorization",  # an upload header: `Authorization: Basic ...`, `Proxy-Authorization`
 )
 
 _known_values: set[str] = set()
@@ -114,8 +121,10 @@ def redact_text(text: str) -> str:
     # The patterns run only where their keyword occurs: most strings (ids, states, times) have none,
     # and results can hold tens of thousands of them.
     lowered = text.lower()
-    if "sig=" in lowered:
+    if "sig=" in lowered or "sig%3d" in lowered:
         text = _SAS_SIGNATURE.sub(lambda m: m.group(1) + MASK, text)
+    if "@" in text and "://" in text:
+        text = _URL_USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
     if "bearer" in lowered:
         text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
     if "sharedkey" in lowered:

@@ -56,6 +56,19 @@ class BatchError(Exception):
         return out
 
 
+def _without_trailer(message: str) -> tuple[str, str | None]:
+    """Batch ends every error message with 'RequestId:<id>' and 'Time:<when>' lines; the request id
+    is kept (it is the reply's request-id header too) and said once, the time is noise."""
+    kept: list[str] = []
+    said_id = None
+    for line in message.splitlines():
+        if line.startswith("RequestId:"):
+            said_id = line.removeprefix("RequestId:").strip() or None
+        elif not line.startswith("Time:"):
+            kept.append(line)
+    return "\n".join(kept).strip(), said_id
+
+
 class BatchServiceError(BatchError):
     """The service's error reply: `{"code", "message": {"value"}, "values": [{"key", "value"}]}`.
 
@@ -77,7 +90,8 @@ class BatchServiceError(BatchError):
         self.status = status
         self.code = code
         self.values = redact(values or [])
-        self.request_id = request_id
+        message, said_id = _without_trailer(message)
+        self.request_id = request_id or said_id
         self.method = method
         self.path = redact_text(path) if path else path
         self.attempts = attempts

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, BinaryIO
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -327,11 +327,17 @@ def parse_range(text: str, size: int) -> tuple[int, int]:
     return start, end
 
 
+def _header_safe(url: str) -> str:
+    """A header holds Latin-1 only: characters outside printable ASCII (a file name in any script,
+    a space) are percent-encoded as UTF-8; the rest stays as it is."""
+    return "".join(c if " " < c < "\x7f" else quote(c, safe="") for c in url)
+
+
 def file_headers(fi: nodefs.FileInfo, url: str) -> dict[str, str]:
     return {
         "ocp-creation-time": rfc1123(fi.created),
         "ocp-batch-file-isdirectory": "true" if fi.is_dir else "false",
-        "ocp-batch-file-url": url,
+        "ocp-batch-file-url": _header_safe(url),
         "ocp-batch-file-mode": fi.mode_text,
         "Last-Modified": rfc1123(fi.modified),
         "ETag": f"0x{int(fi.modified * 1e7):X}{fi.size:X}",

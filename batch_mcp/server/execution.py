@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from batch_mcp.redaction import MASK, is_secret_name, redact_text
+
 ExecSetting = Literal["auto", "sandbox", "confirm", "unrestricted"]
 Isolation = Callable[[], str | None]  # "bwrap" | "unshare" | "none"; None: not the emulator
 QUESTION_BUDGET = 16_000  # characters of command lines shown in one question
@@ -43,6 +45,37 @@ def command_lines(args: Any, path: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(args, list):
         for index, value in enumerate(args):
             yield from command_lines(value, f"{path}/{index}")
+
+
+ENVIRONMENT_FIELDS = ("environmentSettings", "commonEnvironmentSettings")
+RESOURCE_FIELD = "resourceFiles"
+RESOURCE_SOURCES = ("httpUrl", "storageContainerUrl", "autoStorageContainerName")
+
+
+def run_context(args: Any) -> Iterator[str]:
+    """What shapes a command line's run besides its text, one line each as the user must see it: its
+    environment (`GIT_SSH_COMMAND`, `LD_PRELOAD` or `BASH_ENV` run code of their own; a job's common
+    environment reaches every task of the job) and the files fetched into its folder before it starts
+    (a `file://` URL copies any file this user can read to where the model can read it)."""
+    if isinstance(args, Mapping):
+        for key, value in args.items():
+            if key in ENVIRONMENT_FIELDS and isinstance(value, list):
+                for entry in value:
+                    if isinstance(entry, Mapping):
+                        name = str(entry.get("name", ""))
+                        shown = MASK if is_secret_name(name) else redact_text(str(entry.get("value", "")))
+                        yield visible(f"env {name}={shown}")
+            elif key == RESOURCE_FIELD and isinstance(value, list):
+                for entry in value:
+                    if isinstance(entry, Mapping):
+                        source = next((entry[k] for k in RESOURCE_SOURCES if entry.get(k)), "")
+                        into = entry.get("filePath") or ""
+                        yield visible(f"fetch {redact_text(str(source))}" + (f" -> {into}" if into else ""))
+            else:
+                yield from run_context(value)
+    elif isinstance(args, list):
+        for value in args:
+            yield from run_context(value)
 
 
 def visible(text: str) -> str:
@@ -86,7 +119,14 @@ class ExecPolicy:
             await self.refresh()
         return self.asks()
 
-    def question(self, tool: str, found: list[tuple[str, str]]) -> str:
+    def question(self, tool: str, found: list[tuple[str, str]], context: list[str] | None = None) -> str:
+        """The question for the command lines `found`, with their environment and fetched files (`context`)."""
+        if not found:
+            lines = [
+                f"{tool} sets what command lines run with on this computer, as user {_user()}, with no sandbox "
+                f"(emulator_exec={self.setting}):"
+            ]
+            return "\n".join([*lines, *_listed(context or []), "Allow it?"])
         counts: dict[str, int] = {}
         templates = {text for path, text in found if "/template/" in f"{path}/"}
         for _, text in found:
@@ -113,8 +153,27 @@ class ExecPolicy:
             shown += 1
         if shown < len(counts):
             lines.append(f"  ... and {len(counts) - shown:,} more not shown here; answer no to review them first.")
+        if context:
+            lines.append("With this environment and these files fetched first:")
+            lines.extend(_listed(context))
         lines.append("Run " + ("it" if total == 1 and not templates else "them") + "?")
         return "\n".join(lines)
+
+
+def _listed(context: list[str]) -> list[str]:
+    distinct = list(dict.fromkeys(context))
+    lines: list[str] = []
+    budget = QUESTION_BUDGET
+    for item in distinct:
+        line = "  " + item
+        if len(lines) == SHOWN_AT_MOST or len(line) > budget:
+            lines.append(
+                f"  ... and {len(distinct) - len(lines):,} more not shown here; answer no to review them first."
+            )
+            break
+        lines.append(line)
+        budget -= len(line)
+    return lines
 
 
 def _user() -> str:

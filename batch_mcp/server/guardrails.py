@@ -25,9 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from batch_mcp.batch.errors import BatchServiceError
 from batch_mcp.catalog.effects import Effect
 from batch_mcp.server.effect_checks import effect_impacts
-from batch_mcp.server.execution import ExecPolicy, command_lines
+from batch_mcp.server.errors import batch_error_text
+from batch_mcp.server.execution import ExecPolicy, command_lines, run_context
 from batch_mcp.server.impact import Lookups, Missing, NothingToDo, ScalePlan, describe_impact, scale_plan
 from batch_mcp.server.limits import FORMULA_FIELD, bound
 from batch_mcp.server.selection import ROUTER_TOOLS, Selection
@@ -126,7 +128,7 @@ class Guardrails:
         except _Refused as refused:
             return Refuse(refused.text)
         except Missing as gone:
-            return Refuse(f"{tool.name}: the pool was not found ({gone}).")
+            return Refuse(_not_found(tool.name, gone))
         questions: list[str] = []
         unasked = CANNOT_ASK.format(tool=tool.name)
         bound = ""
@@ -135,7 +137,7 @@ class Guardrails:
             try:
                 plan = await scale_plan(self.lookups, tool.name, sent, self.max_nodes)
             except Missing as gone:
-                return Refuse(f"{tool.name}: the pool was not found ({gone}).")
+                return Refuse(_not_found(tool.name, gone))
             if FORMULA_FIELD in sent and note:
                 plan.plan["formulaSent"] = sent[FORMULA_FIELD]
             if plan.refusal:
@@ -148,7 +150,7 @@ class Guardrails:
             try:
                 questions.append(await describe_impact(self.lookups, tool.name, sent, tool.title))
             except Missing as gone:
-                return Refuse(f"{tool.name}: nothing to do, the target was not found ({gone}).")
+                return Refuse(_not_found(tool.name, gone))
             except NothingToDo as done:
                 return Refuse(f"{tool.name}: nothing to do: {done}. Nothing was changed.")
         if not self.no_confirm:
@@ -156,7 +158,7 @@ class Guardrails:
             questions.extend(await effect_impacts(self.lookups, effects, sent))
         if (
             self.exec_policy is not None
-            and next(command_lines(sent), None) is not None
+            and (next(command_lines(sent), None) is not None or next(run_context(sent), None) is not None)
             and await self.exec_policy.asks_now()
         ):
             # A template's command lines are shown filled in, and exactly those are sent (a file of
@@ -167,11 +169,13 @@ class Guardrails:
             except ValueError as exc:
                 return Refuse(f"{exc} Nothing was sent to Batch.")
             found = list(command_lines(runs)) if runs is not None else []
-            if found:
-                questions.append(self.exec_policy.question(tool.name, found))
+            context = list(run_context(runs)) if runs is not None else []
+            if found or context:
+                questions.append(self.exec_policy.question(tool.name, found, context))
                 unasked = CANNOT_ASK_EXEC.format(tool=tool.name)
                 sent = runs or sent
-                bound = hashlib.sha256("\0".join(text for _, text in found).encode()).hexdigest()[:32]
+                shown = [text for _, text in found] + context
+                bound = hashlib.sha256("\0".join(shown).encode()).hexdigest()[:32]
         changed = sent if sent is not args else None
         if questions:
             return Confirm("\n\n".join(questions), plan, changed, note, unasked, bound)
@@ -203,3 +207,13 @@ class _Refused(Exception):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text
+
+
+def _not_found(tool_name: str, gone: Missing) -> str:
+    """A target that a plan or question found missing, told as Batch's own 404 for the call."""
+    cause = gone.__cause__
+    said = batch_error_text(tool_name, cause) if isinstance(cause, BatchServiceError) else f"{tool_name}: {gone}"
+    head, _, request_id = said.rpartition("\nrequest-id: ")
+    if not head:
+        return f"{said}\nNothing was changed."
+    return f"{head}\nNothing was changed.\nrequest-id: {request_id}"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from batch_mcp.batch.errors import BatchError, BatchServiceError
 from batch_mcp.catalog import Catalog
+from batch_mcp.server.execution import visible
 
 if TYPE_CHECKING:
     from batch_mcp.batch import BatchClient
@@ -104,7 +105,11 @@ async def describe_impact(look: Lookups, tool: str, args: Mapping[str, Any], tit
 
 
 def _ids(args: Mapping[str, Any]) -> str:
-    parts = [f"{k}={v}" for k, v in args.items() if k.endswith("_id") or k in ("file_path", "user_name", "thumbprint")]
+    parts = [
+        f"{k}={visible(str(v))}"
+        for k, v in args.items()
+        if k.endswith("_id") or k in ("file_path", "user_name", "thumbprint")
+    ]
     return ", ".join(parts) or "no ids"
 
 
@@ -216,7 +221,48 @@ async def _impact(look: Lookups, tool: str, args: Mapping[str, Any], title: str)
             f"{title} {node} in pool {pool}? It is {info.get('state', 'unknown')} with "
             f"{_running_count(info)} running task(s), which will be {effect} ({option_field}={option}).{wipe}"
         )
+    if tool in FILE_DELETES:
+        return await _file_delete(look, tool, args)
     return f"{title} ({_ids(args)})? This cannot be undone."
+
+
+# A file delete's reads: the file's properties (is it a folder?), then, for a recursive delete, the files below it.
+FILE_DELETES = {
+    "task_file_delete": ("task_file_get_properties", "task_file_list"),
+    "node_file_delete": ("node_file_get_properties", "node_file_list"),
+}
+
+
+async def _file_delete(look: Lookups, tool: str, args: Mapping[str, Any]) -> str:
+    """What a file delete removes: one file, an empty folder, or a folder with everything in it."""
+    properties_tool, list_tool = FILE_DELETES[tool]
+    owner = {k: args[k] for k in ("job_id", "task_id", "pool_id", "node_id") if k in args}
+    path = str(args["file_path"]).strip("/")
+    shown = visible(path)
+    where = (
+        f"task {args['task_id']} of job {args['job_id']}"
+        if "task_id" in owner
+        else f"node {args.get('node_id')} in pool {args.get('pool_id')}"
+    )
+    properties = await look.get(properties_tool, {**owner, "file_path": args["file_path"]})
+    if not properties.get("isDirectory"):
+        size = properties.get("contentLength")
+        bytes_ = f" ({size:,} bytes)" if isinstance(size, int) else ""
+        return f"Delete file {shown} of {where}{bytes_}? This cannot be undone."
+    if not args.get("recursive"):
+        return f"Delete folder {shown} of {where} (Batch deletes it only if it is empty)? This cannot be undone."
+    listed = await look.items(list_tool, {**owner, "recursive": True})
+    below = (
+        [f for f in listed if str(f.get("name", "")).startswith(path + "/") and not f.get("isDirectory")]
+        if path
+        else [f for f in listed if not f.get("isDirectory")]
+    )
+    size = sum(int((f.get("properties") or {}).get("contentLength") or 0) for f in below)
+    more = " or more" if len(listed) >= NODE_SCAN_LIMIT else ""
+    return (
+        f"Delete folder {shown} of {where} and everything in it: {len(below):,}{more} files, {size:,} bytes "
+        "(recursive=true)? This cannot be undone."
+    )
 
 
 # -- scale plans -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ string open) cannot be bounded that way and is refused, as is one with no room l
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -105,7 +106,10 @@ def target_sizes(args: Any) -> list[int]:
 
 
 def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A size as Batch reads it: JSON Schema's "integer" also lets 5.0 and 5e0 through."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return int(value) if math.isfinite(value) else 1 << 62
 
 
 def formula_holders(args: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:

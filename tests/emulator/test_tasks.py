@@ -244,3 +244,14 @@ async def test_task_and_node_files_with_ranges_properties_and_deletes() -> None:
         assert (await api.call("DELETE", "/jobs/j/tasks/t/files/wd", params={"recursive": "true"})).status_code == 200
         assert (await api.get("/jobs/j/tasks/t/files/wd/data.bin")).json()["code"] == "FileNotFound"
         assert (await api.get("/jobs/j/tasks/t/files/..%2F..%2Fsecret")).status_code == 400
+
+
+async def test_a_file_whose_name_is_not_ascii_has_properties_and_content() -> None:
+    # An HTTP header holds Latin-1 only: the file's URL is sent percent-encoded, not as a 500.
+    async with running() as (_, api):
+        await job_on_pool(api)
+        await run(api, {"id": "t", "commandLine": "/bin/sh -c 'printf x > \u00e9t\u00e9\u202e.txt'"})
+        r = await api.call("HEAD", "/jobs/j/tasks/t/files/wd/%C3%A9t%C3%A9%E2%80%AE.txt")
+        assert r.status_code == 200 and r.headers["content-length"] == "1"
+        assert r.headers["ocp-batch-file-url"].endswith("/files/wd/%C3%A9t%C3%A9%E2%80%AE.txt")
+        assert (await api.get("/jobs/j/tasks/t/files/wd/%C3%A9t%C3%A9%E2%80%AE.txt")).content == b"x"

@@ -258,3 +258,36 @@ async def test_the_2018_catalog_is_bounded_the_same_way(tmp_path: Path) -> None:
         pools = await wait_until(client, "pool_list", {}, lambda data: len(data["items"]) >= 3)
         for found in pools["items"]:
             await assert_bounded(client, found["id"])
+
+
+@pytest.mark.parametrize("era", ["legacy", "2026-07-28"])
+async def test_a_size_written_as_a_decimal_number_counts_the_same(tmp_path: Path, era: str) -> None:
+    # JSON Schema's "integer" takes 5.0 and 5e0, and Batch reads them as 5: they are 5 nodes to the cap too.
+    auto_pool = {
+        "autoPoolSpecification": {"poolLifetimeOption": "job", "pool": {"vmSize": VM, "targetDedicatedNodes": 5.0}}
+    }
+    settings = make_settings(tmp_path, max_nodes=N, toolsets=["default"], tools=[])
+    async with connect(settings, era) as client:
+        for tool, args in [
+            ("pool_add", {"id": "p", "vmSize": VM, "virtualMachineConfiguration": IMAGE, "targetDedicatedNodes": 5.0}),
+            (
+                "pool_add",
+                {"id": "q", "vmSize": VM, "virtualMachineConfiguration": IMAGE, "targetLowPriorityNodes": 5e0},
+            ),
+            ("job_add", {"id": "j", "poolInfo": auto_pool}),
+        ]:
+            result = await call(client, "batch_call", {"name": tool, "arguments": args})
+            assert result.is_error and "5 nodes" in text(result), (tool, text(result))
+        await call(client, "pool_add", {"id": "r", "vmSize": VM, "virtualMachineConfiguration": IMAGE})
+        await settled(client, "r")
+        resized = await call(
+            client, "pool_resize", {"pool_id": "r", "targetDedicatedNodes": 1.0, "targetLowPriorityNodes": 4.0}
+        )
+        assert resized.is_error and "--max-nodes" in text(resized)
+        routed = await call(
+            client, "batch_call", {"name": "pool_resize", "arguments": {"pool_id": "r", "targetDedicatedNodes": 6.0}}
+        )
+        assert routed.is_error and "--max-nodes" in text(routed)
+        pools = (await call(client, "pool_list", {})).structured_content["items"]
+        assert sorted(p["id"] for p in pools) == ["local", "r"]
+        await assert_bounded(client, "r")

@@ -83,6 +83,10 @@ async def test_secrets_sent_in_a_request_stay_out_of_errors_and_the_audit_log(tm
         "ClientSecret",
         "AZURE_STORAGE_KEY",
         "AccessKey",
+        "Authorization",
+        "Proxy-Authorization",
+        "Cookie",
+        "AUTH_HEADER",
     ],
 )
 def test_names_that_say_secret_are_secret(name: str) -> None:
@@ -90,7 +94,9 @@ def test_names_that_say_secret_are_secret(name: str) -> None:
     assert redact([{"name": name, "value": "s3cr3t"}]) == [{"name": name, "value": "***"}]
 
 
-@pytest.mark.parametrize("name", ["PATH", "HOME", "JOB_NAME", "MONKEY_COUNT", "REGION"])
+@pytest.mark.parametrize(
+    "name", ["PATH", "HOME", "JOB_NAME", "MONKEY_COUNT", "REGION", "AUTHOR", "x-ms-blob-content-type"]
+)
 def test_ordinary_names_are_left_alone(name: str) -> None:
     assert not is_secret_name(name)
 
@@ -111,3 +117,74 @@ async def test_a_secret_of_the_wrong_type_is_not_echoed_in_the_validation_error(
         )
     assert result.is_error and "$.environmentSettings[0].value" in text(result)
     assert "987654321" not in text(result)
+
+
+# Credentials that hide in plain fields: a URL's user:password, a header sent with uploaded files.
+URL_PASSWORD = "canary-url-password-7"
+HEADER_CREDENTIAL = "Y2FuYXJ5LWJhc2ljLWNyZWRlbnRpYWwtOA=="
+COOKIE = "session=canary-cookie-9"
+TASK_WITH_CREDENTIALS: dict[str, Any] = {
+    "id": "t1",
+    "state": "active",
+    "commandLine": "run",
+    "resourceFiles": [{"httpUrl": f"https://builder:{URL_PASSWORD}@artifacts.example.com/tool.tgz", "filePath": "t"}],
+    "outputFiles": [
+        {
+            "filePattern": "out/*",
+            "destination": {
+                "container": {
+                    "containerUrl": "https://store.example.com/out",
+                    "uploadHeaders": [
+                        {"name": "Authorization", "value": f"Basic {HEADER_CREDENTIAL}"},
+                        {"name": "Cookie", "value": COOKIE},
+                        {"name": "x-ms-blob-content-type", "value": "text/plain"},
+                    ],
+                }
+            },
+            "uploadOptions": {"uploadCondition": "taskcompletion"},
+        }
+    ],
+}
+
+
+def credentials_in(blob: str) -> list[str]:
+    return [v for v in (URL_PASSWORD, HEADER_CREDENTIAL, COOKIE) if v in blob]
+
+
+async def test_credentials_in_urls_and_upload_headers_never_reach_the_model(tmp_path: Path) -> None:
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=TASK_WITH_CREDENTIALS)
+
+    async with scripted_server(tmp_path, batch) as client:
+        result = await call(client, "task_get", {"job_id": "j", "task_id": "t1"})
+    assert not result.is_error
+    shown = text(result) + json.dumps(result.structured_content)
+    assert credentials_in(shown) == []
+    assert "artifacts.example.com/tool.tgz" in shown and "text/plain" in shown  # the rest is still shown
+
+
+async def test_credentials_in_urls_and_upload_headers_stay_out_of_errors_and_the_audit_log(tmp_path: Path) -> None:
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        url = body["resourceFiles"][0]["httpUrl"]
+        header = body["outputFiles"][0]["destination"]["container"]["uploadHeaders"][0]["value"]
+        return batch_reply(400, "InvalidPropertyValue", f"Cannot use {url} with header {header}", [])
+
+    args = {"job_id": "j", **{k: v for k, v in TASK_WITH_CREDENTIALS.items() if k != "state"}}
+    async with scripted_server(tmp_path, batch) as client:
+        result = await call(client, "task_add", args)
+    assert result.is_error and "InvalidPropertyValue" in text(result)
+    assert credentials_in(text(result)) == []
+    audit = (tmp_path / "audit.jsonl").read_text(encoding="utf-8")
+    assert "task_add" in audit and credentials_in(audit) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://acct.blob.core.windows.net/c/f?sv=2022&amp;sig=canarySig10",  # as quoted in XML or HTML
+        "https://proxy.example.com/get?target=https%3A%2F%2Facct.blob.core.windows.net%2Fc%3Fsv%3D1%26sig%3DcanarySig10",
+    ],
+)
+def test_a_sas_signature_is_masked_however_the_url_is_escaped(url: str) -> None:
+    assert "canarySig10" not in redact({"note": url})["note"]
