@@ -201,3 +201,13 @@ async def test_uploading_service_logs_writes_the_files_it_reports(tmp_path: Path
             f"/pools/p/nodes/{node['id']}/uploadbatchservicelogs", {**body, "containerUrl": "file:///etc"}
         )
         assert (bad.status_code, bad.json()["code"]) == (400, "InvalidPropertyValue")
+
+
+@pytest.mark.parametrize("version", ["2024-07-01.20.0", "2025-06-01"])
+async def test_from_2024_07_01_a_virtual_machine_node_reimages(version: str) -> None:
+    async with running() as (_, api):
+        node = (await make_pool(api, "p", nodes=1))[0]["id"]
+        newer = api.at(version)
+        assert (await newer.post(f"/pools/p/nodes/{node}/reimage", {"nodeReimageOption": "requeue"})).status_code == 202
+        assert (await api.get(f"/pools/p/nodes/{node}")).json()["state"] == "reimaging"
+        await api.wait(f"/pools/p/nodes/{node}", lambda n: n["state"] == "idle")
