@@ -57,6 +57,19 @@ class BatchError(Exception):
         return out
 
 
+def _without_trailer(message: str) -> tuple[str, str | None]:
+    """Batch ends every error message with 'RequestId:<id>' and 'Time:<when>' lines; the request id
+    is kept (it is the reply's request-id header too) and said once, the time is noise."""
+    kept: list[str] = []
+    said_id = None
+    for line in message.splitlines():
+        if line.startswith("RequestId:"):
+            said_id = line.removeprefix("RequestId:").strip() or None
+        elif not line.startswith("Time:"):
+            kept.append(line)
+    return "\n".join(kept).strip(), said_id
+
+
 class BatchServiceError(BatchError):
     """The service's error reply: `{"code", "message": {"value"}, "values": [{"key", "value"}]}`.
 
@@ -78,6 +91,8 @@ class BatchServiceError(BatchError):
         self.status = status
         self.code = printable(code) if code else code
         self.values = _printable_values(redact(values or []))
+        message, said_id = _without_trailer(message)
+        request_id = request_id or said_id
         self.request_id = printable(request_id) if request_id else request_id
         self.method = method
         self.path = redact_text(path) if path else path

@@ -233,4 +233,8 @@ def _failure(task_id: str | None, status: str, code: str | None, message: str, v
 
 
 def _not_submitted(task_id: str, err: BatchError) -> dict[str, Any]:
+    """A task left unsent because an earlier request failed for good: Batch's own words for that
+    failure (the tasks it refused and those never sent fail for the same reason, and read alike)."""
+    if isinstance(err, BatchServiceError):
+        return _failure(task_id, "notsubmitted", err.code, err.message, err.values)
     return _failure(task_id, "notsubmitted", err.code or type(err).__name__, f"not submitted: {err}")

@@ -120,6 +120,8 @@ def describe(error: ValidationError, arguments: Any = None) -> str:
             parts.append(f"{json_path([*path, name])}: unknown field{hint}")
         if allowed:
             parts.append(f"allowed here: {', '.join(allowed)}")
+        elif not path:
+            parts.append("this tool takes no arguments")
         return "; ".join(parts)
     if error.validator == "maxLength" and isinstance(error.instance, str):
         return f"{json_path(path)}: expected {_expected(error)}, got {len(error.instance):,}"

@@ -201,7 +201,8 @@ def build_server(
         try:
             return await live.engine.call(params.name, params.arguments, call_ctx)
         except UnknownTool:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}") from None
+            meant = live.engine.selection.meant(params.name)
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}.{meant}") from None
         except NeedsInput as ask:
             request = types.ElicitRequest(
                 params=types.ElicitRequestFormParams(message=ask.question, requested_schema=CONFIRM_SCHEMA)

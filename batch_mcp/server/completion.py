@@ -1,4 +1,5 @@
-"""Completion of resource template arguments: pool, node, job and task ids, and file paths.
+"""Completion of resource template arguments (pool, node, job and task ids, and file paths) and of
+the prompts' job and pool ids.
 
 Ids come from list calls that select only `id`; a prefix is sent to Batch as `startswith(id, ...)`
 where Batch supports it (pools, jobs, tasks) and applied here for nodes. File paths list the
@@ -17,6 +18,7 @@ from batch_mcp.server.uris import TEMPLATE_BY_URI
 
 MAX_VALUES = 100  # what the protocol allows in one completion
 SCAN_LIMIT = 1000  # items read from Batch for one completion
+PROMPT_ARGUMENTS = {"job_id": "jobId", "pool_id": "poolId"}  # a prompt argument -> the id it names
 
 
 def _odata_text(value: str) -> str:
@@ -29,6 +31,14 @@ async def complete(
     """Values for a template variable; `enabled`: the operations this server may use (a listing
     that is excluded offers nothing, as its tool would not)."""
     ref = params.ref
+    if isinstance(ref, types.PromptReference):  # the prompts take a job_id or a pool_id
+        variable = PROMPT_ARGUMENTS.get(params.argument.name)
+        if variable is None:
+            return _result([])
+        try:
+            return _result(await _values(_Gated(client, enabled), "", variable, params.argument.value, {}))
+        except BatchError:
+            return _result([])
     if not isinstance(ref, types.ResourceTemplateReference) or ref.uri not in TEMPLATE_BY_URI:
         return _result([])
     template = TEMPLATE_BY_URI[ref.uri]

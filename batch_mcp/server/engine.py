@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FILE_WINDOW = 256 * 1024  # an RDP file or other small download read whole, up to this
+FILE_TEXT_LIMIT = 50_000  # characters of file text one file tool reply carries (under render.TEXT_LIMIT)
 
 
 class UnknownTool(LookupError):
@@ -159,7 +160,7 @@ class Engine:
             exists = bool(result.data.get("exists"))
             out = render.json_result(f"{_target(args)} {'exists' if exists else 'does not exist'}.", result.data)
         elif kind in ("json", "file_properties"):
-            out = _entity_result(result.data, selected=bool(args.get("select")))
+            out = _entity_result(result.data, selected=str(args.get("select") or ""), selectable=_takes_select(tool))
         else:
             verb = "accepted; Batch completes it in the background" if result.status == 202 else "done"
             out = render.text_result(f"{tool.name} {verb}.")
@@ -193,7 +194,11 @@ class Engine:
         items, left_out = _list_items(tool, page.items, selected=bool(args.get("select")))
         shaped = shaping.list_result(items, page.continuation, summary)
         more = " (more available)" if page.continuation else ""
-        return render.list_result(f"{len(items)} item(s){more}", shaped, note=lean.left_out_note(left_out))
+        if args.get("select"):
+            note = _unselected(str(args["select"]), page.items)
+        else:
+            note = lean.left_out_note(left_out, selectable=_takes_select(tool))
+        return render.list_result(f"{len(items)} item(s){more}", shaped, note=note)
 
     async def _read_window(self, tool: ToolDef, args: Mapping[str, Any]) -> types.CallToolResult:
         """A window of a file (task_file_get, node_file_get), or a small download (an RDP file)."""
@@ -206,7 +211,7 @@ class Engine:
             async with self.client.open_stream(tool, args) as stream:
                 data = await stream.read(limit=FILE_WINDOW)
             return render.text_result(data.decode("utf-8", errors="replace"))
-        window = await read_window(self.client, target)
+        window = _fit_text(await read_window(self.client, target))
         header = f"{target.path}: bytes {window.start}-{window.end} of {window.size}"
         if not window.complete and window.end + 1 < window.size:
             header += f" (more: range=bytes={window.end + 1}-)"
@@ -229,6 +234,21 @@ class Engine:
         return render.text_result(f"{header}\n{redact_text(window.text)}")
 
 
+def _fit_text(window: Any) -> Any:
+    """A text window trimmed, at a line end, to what one reply carries, so the byte range the header
+    names is the one shown and the next range continues where the text stops (a window cut later by
+    the reply limit made a model page past bytes it never saw)."""
+    from dataclasses import replace
+
+    if window.text is None or len(window.text) <= FILE_TEXT_LIMIT:
+        return window
+    kept = window.text[:FILE_TEXT_LIMIT]
+    if "\n" in kept:
+        kept = kept[: kept.rindex("\n") + 1]
+    data = window.data[: len(kept.encode("utf-8"))]
+    return replace(window, data=data, end=window.start + len(data) - 1, text=kept)
+
+
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 HEX_PREVIEW = 32  # bytes of a binary file shown, in hex, to say what it is
 
@@ -244,9 +264,7 @@ def _binary_summary(target: Any, window: Any) -> types.CallToolResult:
         return types.CallToolResult(
             content=[
                 types.TextContent(text=f"{target.path}: {kind}, {window.size:,} bytes"),
-                types.ImageContent(
-                    type="image", data=base64.b64encode(window.data).decode("ascii"), mime_type=kind
-                ),
+                types.ImageContent(type="image", data=base64.b64encode(window.data).decode("ascii"), mime_type=kind),
             ]
         )
     head = window.data[:HEX_PREVIEW].hex(" ")
@@ -259,12 +277,33 @@ def _binary_summary(target: Any, window: Any) -> types.CallToolResult:
     return render.text_result(text)
 
 
-def _entity_result(data: Any, *, selected: bool) -> types.CallToolResult:
+def _takes_select(tool: ToolDef) -> bool:
+    return "select" in tool.input_schema.get("properties", {})
+
+
+def _unselected(select: str, items: list[Any]) -> str:
+    """A note naming the selected fields no item came back with: a typo, a nested path (Batch's
+    select takes top-level fields) or a value that is unset; "" when each is in some item."""
+    asked = [name.strip() for name in select.split(",") if name.strip()]
+    present: set[str] = set()
+    for item in items:
+        if isinstance(item, Mapping):
+            present.update(item)
+    missing = [name for name in asked if name not in present]
+    if not missing or not items:
+        return ""
+    tops = sorted({name.split("/")[0] for name in missing if "/" in name})
+    why = f"select takes top-level fields, e.g. {', '.join(tops)}" if tops else "unset, or not a field here"
+    return f"Not in the reply: {', '.join(missing)} ({why})."
+
+
+def _entity_result(data: Any, *, selected: str, selectable: bool) -> types.CallToolResult:
     """One entity as the model reads it: lean unless the caller selected its fields."""
     if selected or not isinstance(data, Mapping):
-        return render.json_result("", data or {})
+        note = _unselected(selected, [data]) if selected else ""
+        return render.json_result(note, data or {})
     slim, left_out = lean.lean(data)
-    return render.json_result(lean.left_out_note(left_out), slim)
+    return render.json_result(lean.left_out_note(left_out, selectable=selectable), slim)
 
 
 def _list_items(tool: ToolDef, items: list[dict[str, Any]], *, selected: bool) -> tuple[list[Any], list[str]]:

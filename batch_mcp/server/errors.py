@@ -35,11 +35,17 @@ HINTS_BY_CODE = {
     "them to a new job.",
     "TaskCompleted": "The task has already finished; task_diagnose says how it ended, task_reactivate reruns it "
     "if it failed.",
+    "TaskNotStarted": "The task has not run yet, so it has no files: task_diagnose says why it waits; wait_for "
+    "with job_id and task_id returns when it ends.",
     "TaskNotFailed": "Only a task that failed can be rerun; to run a succeeded one again, add a new task.",
+    "TaskDependenciesNotSpecifiedOnJob": "Only a job created with usesTaskDependencies true takes tasks with "
+    "dependsOn, and it cannot be turned on later: add the tasks to a new job created so, or drop dependsOn.",
     "AutoScaleEnabled": "This pool sizes itself; change the formula with pool_enable_auto_scale or disable "
     "autoscale first.",
     "AutoScaleNotEnabled": "Enable autoscale on the pool first (pool_enable_auto_scale).",
     "InvalidAutoScaleFormula": "Fix the formula; the details say where. Test it with pool_evaluate_auto_scale.",
+    "AutoScalingFormulaSyntaxError": "Fix the formula; the details say where. Test it with pool_evaluate_auto_scale.",
+    "AutoScaleFormulaTooLong": "Shorten the formula: fewer or shorter statements.",
     "RequestBodyTooLarge": "Send less per call (one add-collection request takes at most 100 tasks and 1 MB); "
     "tasks_submit splits any number of tasks for you.",
     "InvalidPropertyValue": "Fix the field named in the details.",

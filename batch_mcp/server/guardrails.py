@@ -25,8 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from batch_mcp.batch.errors import BatchServiceError
 from batch_mcp.catalog.effects import Effect
 from batch_mcp.server.effect_checks import effect_impacts
+from batch_mcp.server.errors import batch_error_text
 from batch_mcp.server.execution import ExecPolicy, command_lines, run_context
 from batch_mcp.server.impact import Lookups, Missing, NothingToDo, ScalePlan, describe_impact, scale_plan
 from batch_mcp.server.limits import FORMULA_FIELD, bound
@@ -126,7 +128,7 @@ class Guardrails:
         except _Refused as refused:
             return Refuse(refused.text)
         except Missing as gone:
-            return Refuse(f"{tool.name}: the pool was not found ({gone}).")
+            return Refuse(_not_found(tool.name, gone))
         questions: list[str] = []
         unasked = CANNOT_ASK.format(tool=tool.name)
         bound = ""
@@ -135,7 +137,7 @@ class Guardrails:
             try:
                 plan = await scale_plan(self.lookups, tool.name, sent, self.max_nodes)
             except Missing as gone:
-                return Refuse(f"{tool.name}: the pool was not found ({gone}).")
+                return Refuse(_not_found(tool.name, gone))
             if FORMULA_FIELD in sent and note:
                 plan.plan["formulaSent"] = sent[FORMULA_FIELD]
             if plan.refusal:
@@ -148,7 +150,7 @@ class Guardrails:
             try:
                 questions.append(await describe_impact(self.lookups, tool.name, sent, tool.title))
             except Missing as gone:
-                return Refuse(f"{tool.name}: nothing to do, the target was not found ({gone}).")
+                return Refuse(_not_found(tool.name, gone))
             except NothingToDo as done:
                 return Refuse(f"{tool.name}: nothing to do: {done}. Nothing was changed.")
         if not self.no_confirm:
@@ -205,3 +207,13 @@ class _Refused(Exception):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text
+
+
+def _not_found(tool_name: str, gone: Missing) -> str:
+    """A target that a plan or question found missing, told as Batch's own 404 for the call."""
+    cause = gone.__cause__
+    said = batch_error_text(tool_name, cause) if isinstance(cause, BatchServiceError) else f"{tool_name}: {gone}"
+    head, _, request_id = said.rpartition("\nrequest-id: ")
+    if not head:
+        return f"{said}\nNothing was changed."
+    return f"{head}\nNothing was changed.\nrequest-id: {request_id}"

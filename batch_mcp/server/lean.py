@@ -17,6 +17,9 @@ from typing import Any
 SERVICE_LINKS = frozenset({"url", "nodeUrl", "taskUrl", "taskRootDirectoryUrl", "affinityId"})
 # Times that tell nothing new while they equal the entity's creation time (it never changed state).
 SAME_AS_CREATION = ("stateTransitionTime", "allocationStateTransitionTime")
+# Top-level fields that repeat a sibling whenever they equal it (slot counts match task counts while
+# every task takes one slot), so the same numbers are not sent twice.
+SAME_AS_SIBLING = {"taskSlotCounts": "taskCounts"}
 # Top-level bookkeeping of an entity (used for conditional requests, which `select` can still get).
 BOOKKEEPING = ("eTag", "lastModified")
 SHOWN_FIELDS = 8  # left-out fields a note names before it just counts them
@@ -73,6 +76,10 @@ def lean(entity: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         if created is not None and out.get(key) == created:
             del out[key]
             left_out[key] = None
+    for key, sibling in SAME_AS_SIBLING.items():
+        if key in out and out[key] == out.get(sibling):
+            del out[key]
+            left_out[key] = None
     for key in BOOKKEEPING:
         if key in out:
             del out[key]
@@ -126,9 +133,11 @@ def project(value: Any, tree: Tree) -> Any:
     return value
 
 
-def left_out_note(names: Iterable[str]) -> str:
+def left_out_note(names: Iterable[str], *, selectable: bool = True) -> str:
     """One line saying what a reply left out and how to get it ("" when nothing was): the fields a
-    projection dropped by name (a few), else links, bookkeeping and defaults by kind."""
+    projection dropped by name (a few), else links, bookkeeping and defaults by kind. `select` is
+    offered only by a tool that takes it; such a tool's reply mentions only fields it dropped
+    (links, bookkeeping and defaults no call of it gets back are not worth the tokens)."""
     fields: list[str] = []
     links = defaults = 0
     bookkeeping: list[str] = []
@@ -137,7 +146,7 @@ def left_out_note(names: Iterable[str]) -> str:
             links += 1
         elif name in BOOKKEEPING:
             bookkeeping.append(name)
-        elif name in DEFAULTS or name in SAME_AS_CREATION:
+        elif name in DEFAULTS or name in SAME_AS_CREATION or name in SAME_AS_SIBLING:
             defaults += 1
         else:
             fields.append(name)
@@ -149,6 +158,8 @@ def left_out_note(names: Iterable[str]) -> str:
         parts = (["links"] if links else []) + bookkeeping
         if defaults:
             parts.append(f"{defaults} default value{'s' if defaults > 1 else ''}")
-    if not parts:
+    if not parts or not (selectable or fields):
         return ""
+    if not selectable:
+        return f"Left out: {', '.join(parts)}."
     return f"Left out: {', '.join(parts)}; select=a,b gets any field as Batch sends it."

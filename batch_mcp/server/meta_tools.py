@@ -42,7 +42,9 @@ async def _tools(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
     if name:
         tool = engine.tools.get(name)
         if tool is None or name not in selection.enabled:
-            return render.error_result(f"No enabled tool {name!r}; call batch_tools without a name to list them.")
+            return render.error_result(
+                f"No enabled tool {name!r}.{selection.meant(name)} Call batch_tools without a name to list them."
+            )
         if "arguments" in args:
             return await _run(ctx, name, args.get("arguments") or {}, read_only=True)
         listing = tool_listing(tool)
@@ -60,6 +62,9 @@ async def _tools(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
             continue
         rows.append(f"{tool.name} [{tool.toolset}, {tool.guard}]: {tool.description}")
     if not rows:
+        toolsets = sorted({tool.toolset for tool in engine.tools.values() if tool.name in selection.enabled})
+        if toolset and toolset not in toolsets:
+            return render.text_result(f"No toolset {toolset!r}; toolsets: {', '.join(toolsets)}.")
         return render.text_result("No matching tools beyond the listed ones.")
     return render.text_result(
         f"{len(rows)} more tool(s); describe one with batch_tools(name=...); run a read tool with "
@@ -85,7 +90,8 @@ async def _run(ctx: CallContext, name: str, arguments: dict[str, Any], *, read_o
     batch_call: changes), so neither claims more, or less, than the call it runs."""
     tool = ctx.engine.tools.get(name)
     if tool is None or name in ROUTER_TOOLS:
-        return render.error_result(f"No tool {name!r} to call; list them with batch_tools.")
+        meant = ctx.engine.selection.meant(name)
+        return render.error_result(f"No tool {name!r} to call.{meant} List them with batch_tools.")
     if tool.read_only and not read_only:
         return render.error_result(f"{name} only reads: run it with batch_tools(name, arguments).")
     if read_only and not tool.read_only:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -85,6 +86,11 @@ class Selection:
 
     def is_listed(self, name: str) -> bool:
         return name in self.listed
+
+    def meant(self, name: str) -> str:
+        """' Did you mean X?' for a misspelt tool name, naming the closest enabled tool ('' if none is close)."""
+        close = difflib.get_close_matches(name, sorted(self.enabled), n=1, cutoff=0.7)
+        return f" Did you mean {close[0]}?" if close else ""
 
 
 class SelectionError(ValueError):

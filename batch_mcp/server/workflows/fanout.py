@@ -13,7 +13,9 @@ string of the template (ids, command lines, resource files, environment settings
     {key}     each key of an object value ({"frame": 7, "scene": "a"} gives {frame} and {scene})
 
 `{{` and `}}` are literal braces. A `{word}` that names no parameter is left as it is (so a shell's
-`${HOME}` survives) and reported, so a typo shows up in the dry run. Placeholders fill strings;
+`${HOME}` survives) and reported, unless it is so close to a parameter's name (`{valu}`, `{nme}`)
+that it can only be a typo: then nothing expands, since thousands of tasks sent with the typo
+could not simply be sent again. Placeholders fill strings;
 other template values are copied as they are. Only names and a small format spec (fill, align,
 sign, zero padding, a width below 100, a precision, a type) are read: no attribute or index
 access as in `str.format`, and no width that would blow a task up.
@@ -21,6 +23,7 @@ access as in `str.format`, and no width that would blow a task up.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +41,7 @@ class TemplateError(ValueError):
 class Expansion:
     tasks: list[dict[str, Any]]
     unknown: set[str] = field(default_factory=set)  # `{names}` left as they are
+    bare: set[str] = field(default_factory=set)  # those of them not written as a shell's `${name}`
 
 
 def range_values(spec: Sequence[int]) -> range:
@@ -59,6 +63,7 @@ def line_values(text: str) -> list[str]:
 def expand(template: Mapping[str, Any], values: Iterable[Any], *, limit: int) -> Expansion:
     """One task per value, at most `limit` (TemplateError beyond it)."""
     out = Expansion([])
+    known: set[str] = set()
     for index, value in enumerate(values):
         if index >= limit:
             raise TemplateError(f"more than {limit} tasks; split the parameters across calls")
@@ -67,7 +72,15 @@ def expand(template: Mapping[str, Any], values: Iterable[Any], *, limit: int) ->
             for key, item in value.items():
                 if key != "i":  # {i} is always the position
                     names[str(key)] = item
-        out.tasks.append(_fill(template, names, out.unknown))
+        known.update(names)
+        out.tasks.append(_fill(template, names, out))
+    for name in sorted(out.bare):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        if close:
+            raise TemplateError(
+                f"{{{name}}} names no parameter; did you mean {{{close[0]}}}? (Write {{{{{name}}}}} for "
+                "literal braces.)"
+            )
     return out
 
 
@@ -90,17 +103,17 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def _fill(value: Any, names: Mapping[str, Any], unknown: set[str]) -> Any:
+def _fill(value: Any, names: Mapping[str, Any], out: Expansion) -> Any:
     if isinstance(value, str):
-        return _fill_text(value, names, unknown)
+        return _fill_text(value, names, out)
     if isinstance(value, Mapping):
-        return {key: _fill(item, names, unknown) for key, item in value.items()}
+        return {key: _fill(item, names, out) for key, item in value.items()}
     if isinstance(value, list):
-        return [_fill(item, names, unknown) for item in value]
+        return [_fill(item, names, out) for item in value]
     return value
 
 
-def _fill_text(text: str, names: Mapping[str, Any], unknown: set[str]) -> str:
+def _fill_text(text: str, names: Mapping[str, Any], out: Expansion) -> str:
     def one(match: re.Match[str]) -> str:
         token, name, spec = match.group(0), match.group(1), match.group(2)
         if token == "{{":
@@ -108,7 +121,9 @@ def _fill_text(text: str, names: Mapping[str, Any], unknown: set[str]) -> str:
         if token == "}}":
             return "}"
         if name not in names:
-            unknown.add(name)
+            out.unknown.add(name)
+            if not text[: match.start()].endswith("$"):
+                out.bare.add(name)
             return token
         return _formatted(names[name], spec or "", name)
 

@@ -28,6 +28,7 @@ import mcp_types as types
 from batch_mcp.catalog import Catalog
 from batch_mcp.redaction import redact, secret_values
 from batch_mcp.server import render
+from batch_mcp.server.errors import HINTS_BY_CODE
 from batch_mcp.server.server_tools import ServerTool, object_schema
 from batch_mcp.server.workflows.common import ID, Progress, short
 from batch_mcp.server.workflows.fanout import TemplateError, expand, line_values, placeholder_names, range_values
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 
 MAX_TASKS = 100_000  # per call; a larger batch is better split across calls
 MAX_LINES_FILE = 16 * 1024 * 1024  # bytes of a `lines` file
-SHOWN_INVALID = 10  # bad tasks named in a refusal
+SHOWN_INVALID = 10  # distinct problems named in a refusal
+SHOWN_INDICES = 5  # task indexes a shared problem names
 SHOWN_FAILURES = 10  # failed tasks listed in a reply
 SHOWN_PREVIEW = 3  # expanded tasks a dry run shows (and the last one)
 CONCURRENCY = 8
@@ -67,11 +69,14 @@ def task_checker(catalog: Catalog) -> TaskChecker:
     return TaskChecker.for_schema(schema)
 
 
-def invalid_tasks(catalog: Catalog, tasks: Sequence[Mapping[str, Any]]) -> tuple[list[str], int]:
-    """Problems of the first few bad tasks (`$.tasks[i].path: ...`) and how many tasks are bad."""
+def invalid_tasks(catalog: Catalog, tasks: Sequence[Mapping[str, Any]]) -> tuple[list[str], int, int]:
+    """Problems of the bad tasks (`$.tasks[i].path: ...`), how many tasks are bad, and how many bad
+    tasks no shown problem names. A problem shared by several tasks (a template's mistake is in every
+    task it expands to) is one line naming them all: `$.tasks[1,4].path` or `$.tasks[*].path`."""
     checker = task_checker(catalog)
     memo: dict[tuple[str, str], bool] = {}
-    problems: list[str] = []
+    groups: dict[str, list[int]] = {}  # a problem, its path relative to the task -> the tasks that have it
+    shown: set[int] = set()
     bad = 0
     seen: dict[str, int] = {}
     for index, task in enumerate(tasks):
@@ -84,11 +89,29 @@ def invalid_tasks(catalog: Catalog, tasks: Sequence[Mapping[str, Any]]) -> tuple
         if not found:
             continue
         bad += 1
-        if bad <= SHOWN_INVALID:
-            problems.extend(
-                f"$.tasks[{index}]{p[1:]}" if p.startswith("$") else f"$.tasks[{index}]: {p}" for p in found
-            )
-    return problems, bad
+        for problem in found:
+            relative = problem[1:] if problem.startswith("$") else f": {problem}"
+            if relative in groups or len(groups) < SHOWN_INVALID:
+                groups.setdefault(relative, []).append(index)
+                shown.add(index)
+    total = len(tasks)
+    lines = [_where(indices, total) + relative + _how_many(indices, total) for relative, indices in groups.items()]
+    return lines, bad, bad - len(shown)
+
+
+def _how_many(indices: list[int], total: int) -> str:
+    if len(indices) == 1:
+        return ""
+    return f" (all {total} tasks)" if len(indices) == total else f" ({len(indices)} tasks)"
+
+
+def _where(indices: list[int], total: int) -> str:
+    if len(indices) == 1:
+        return f"$.tasks[{indices[0]}]"
+    if len(indices) == total:
+        return "$.tasks[*]"
+    named = ",".join(map(str, indices[:SHOWN_INDICES])) + (",..." if len(indices) > SHOWN_INDICES else "")
+    return f"$.tasks[{named}]"
 
 
 async def tasks_from(
@@ -178,14 +201,16 @@ async def submit(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
     try:
         tasks, unknown = await tasks_from(ctx.engine.client, args, ctx.engine.selection.enabled)
     except (SubmitError, TemplateError) as exc:
-        return render.error_result(f"{exc} Nothing was sent to Batch.")
+        said = str(exc).rstrip()
+        stop = "" if said.endswith((".", "?", "!", ")")) else "."
+        return render.error_result(f"{said}{stop} Nothing was sent to Batch.")
     if args.get("template") is not None:  # values that filled a DB_PASSWORD entry are secrets too
         ctx.secrets |= secret_values(tasks)
     if not tasks:
         return render.error_result("No tasks to submit (the range, values or lines are empty).")
-    problems, bad = invalid_tasks(ctx.engine.catalog, tasks)
+    problems, bad, unshown = invalid_tasks(ctx.engine.catalog, tasks)
     if problems:
-        more = f"\n(and {bad - SHOWN_INVALID} more bad task(s))" if bad > SHOWN_INVALID else ""
+        more = f"\n(and {unshown} more bad task(s))" if unshown else ""
         origin = " expanded from the template" if args.get("template") is not None else ""
         return render.error_result(
             f"{bad} of {len(tasks)} task(s){origin} are invalid; nothing was sent to Batch.\n- "
@@ -216,7 +241,7 @@ async def submit(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
     }
     if failed:
         data["failuresByCode"] = dict(Counter(str((f.get("error") or {}).get("code")) for f in failed))
-        data["failures"] = [_failure(f) for f in failed[:SHOWN_FAILURES]]
+        data["failures"] = _failure_groups(failed)
     if existing:
         data["existingIds"] = [f.get("taskId") for f in existing[:SHOWN_FAILURES]]
     counts = (
@@ -232,8 +257,12 @@ async def submit(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
         headline = f"Failed: {counts}"
     lines = [headline]
     if failed:
-        lines.append("failures by code: " + render.minified(data["failuresByCode"]))
-        lines.extend(render.minified(render.compact(f)) for f in data["failures"])
+        groups = data["failures"]
+        if len(groups) != len(data["failuresByCode"]) or sum(g["count"] for g in groups) != len(failed):
+            lines.append("failures by code: " + render.minified(data["failuresByCode"]))
+        lines.extend(render.minified(render.compact(g)) for g in groups)
+        hints = dict.fromkeys(HINTS_BY_CODE[g["code"]] for g in groups if g.get("code") in HINTS_BY_CODE)
+        lines.extend(f"what to try: {hint}" for hint in hints)
     if existing:
         lines.append("already there (first ones): " + ", ".join(map(str, data["existingIds"])))
     if unfilled:
@@ -257,13 +286,28 @@ def _preview(job_id: str, tasks: list[dict[str, Any]], unfilled: str) -> types.C
     return render.text_result("\n".join(lines), structured=redact(data))
 
 
-def _failure(failure: Mapping[str, Any]) -> dict[str, Any]:
-    error = failure.get("error") or {}
-    out = {"taskId": failure.get("taskId"), "code": error.get("code"), "message": short(error.get("message"), 200)}
-    values = error.get("values")
-    if isinstance(values, list) and values:
-        out["details"] = [f"{v.get('key')}: {short(v.get('value'), 100)}" for v in values[:3] if isinstance(v, Mapping)]
-    return out
+def _failure_groups(failed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Failed tasks by what Batch said (code, message, details): each group once, with how many tasks
+    it hit and the first of their ids. A job-wide failure (JobNotFound) is one line, not one per task."""
+    groups: dict[str, dict[str, Any]] = {}
+    for failure in failed:
+        error = failure.get("error") or {}
+        said: dict[str, Any] = {"code": error.get("code"), "message": short(error.get("message"), 200)}
+        values = error.get("values")
+        if isinstance(values, list) and values:
+            said["details"] = [
+                f"{v.get('key')}: {short(v.get('value'), 100)}" for v in values[:3] if isinstance(v, Mapping)
+            ]
+        key = render.minified(said)
+        group = groups.get(key)
+        if group is None:
+            if len(groups) >= SHOWN_FAILURES:
+                continue
+            group = groups[key] = {**said, "count": 0, "taskIds": []}
+        group["count"] += 1
+        if len(group["taskIds"]) < SHOWN_INDICES:
+            group["taskIds"].append(failure.get("taskId"))
+    return list(groups.values())
 
 
 TOOL = ServerTool(

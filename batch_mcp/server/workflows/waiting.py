@@ -196,8 +196,10 @@ class JobTarget:
         """Active tasks that wait on failed tasks never run as things stand, so a job with failures,
         active tasks and nothing running is checked: two reads, once, when the wait times out."""
         counts = reading.state.get("tasks") or {}
-        if not counts.get("failed") or not counts.get("active") or counts.get("running"):
+        if not counts.get("active") or counts.get("running"):
             return None
+        if not counts.get("failed"):
+            return await self._poolless()
         waiting = await self.look.client.list(
             "task_list",
             {"job_id": self.job_id, "filter": "state eq 'active'", "select": "id,dependsOn"},
@@ -220,6 +222,29 @@ class JobTarget:
         return (
             f"active tasks wait on failed ones and never run as things stand ({named}"
             f"{', ...' if len(blocked) > 3 else ''}): rerun the failed tasks (task_reactivate) or end the job"
+        )
+
+
+    async def _poolless(self) -> str | None:
+        """Active tasks and nothing running: a pool with no nodes that asks for none never starts
+        them (two reads, once, when the wait times out)."""
+        job = await self.look.client.call("job_get", {"job_id": self.job_id, "select": "id,poolInfo"})
+        pool_id = ((job.data or {}).get("poolInfo") or {}).get("poolId")
+        if not pool_id:
+            return None  # an auto pool: Batch makes it
+        sizes = ("currentDedicatedNodes", "currentLowPriorityNodes", "targetDedicatedNodes", "targetLowPriorityNodes")
+        fields = ",".join(("id", "enableAutoScale", *sizes))
+        try:
+            pool = (await self.look.client.call("pool_get", {"pool_id": pool_id, "select": fields})).data or {}
+        except BatchServiceError as exc:
+            if exc.status == 404:
+                return f"its pool {pool_id} does not exist, so the tasks never start: create it (pool_add)"
+            raise
+        if pool.get("enableAutoScale") or any(int(pool.get(size) or 0) for size in sizes):
+            return None
+        return (
+            f"pool {pool_id} has no nodes and asks for none, so the tasks never start: grow it (pool_resize) or "
+            "enable autoscale"
         )
 
 
@@ -310,10 +335,22 @@ def choose_target(look: Lookups, args: Mapping[str, Any]) -> Target | None:
     return None
 
 
+def _misfit(args: Mapping[str, Any]) -> str:
+    """What is wrong with the ids given, for the refusal ('' when none was given)."""
+    if args.get("pool_id"):
+        other = "job_id" if args.get("job_id") else "task_id"
+        return f": one target, not pool_id with {other}"
+    if args.get("task_id"):
+        return ": task_id needs its job_id"
+    return ""
+
+
 async def wait_for(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult:
     target = choose_target(Lookups(ctx.engine.client, ctx.engine.catalog), args)
     if target is None:
-        return render.error_result("Give pool_id (a pool), job_id (all its tasks) or job_id with task_id (one task).")
+        return render.error_result(
+            f"Give pool_id (a pool), job_id (all its tasks) or job_id with task_id (one task){_misfit(args)}."
+        )
     timeout = max(1, min(int(args.get("timeout") or DEFAULT_TIMEOUT), MAX_TIMEOUT))
     progress = Progress(ctx)
     started = anyio.current_time()

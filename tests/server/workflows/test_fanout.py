@@ -45,9 +45,18 @@ def test_object_values_fill_their_keys_everywhere_in_the_task() -> None:
 
 
 def test_unknown_names_stay_as_they_are_and_are_reported_and_braces_can_be_doubled() -> None:
-    done = expand({"id": "t{i}", "commandLine": "/bin/sh -c 'echo ${HOME} {{x}} {vlaue}'"}, ["a"], limit=10)
-    assert done.tasks[0]["commandLine"] == "/bin/sh -c 'echo ${HOME} {x} {vlaue}'"
-    assert done.unknown == {"HOME", "vlaue"}
+    done = expand({"id": "t{i}", "commandLine": "/bin/sh -c 'echo ${HOME} {{vlaue}} {outdir}'"}, ["a"], limit=10)
+    assert done.tasks[0]["commandLine"] == "/bin/sh -c 'echo ${HOME} {vlaue} {outdir}'"
+    assert done.unknown == {"HOME", "outdir"}
+
+
+def test_a_name_that_can_only_be_a_typo_of_a_parameter_is_refused() -> None:
+    with pytest.raises(TemplateError, match=r"\{vlaue\}.*\{value\}"):
+        expand({"id": "t{i}", "commandLine": "echo {vlaue}"}, ["a"], limit=10)
+    with pytest.raises(TemplateError, match=r"\{scen\}.*\{scene\}"):
+        expand({"id": "t{i}", "commandLine": "render {scen}"}, [{"scene": "a"}], limit=10)
+    # written as a shell variable, the same name is the shell's business
+    assert expand({"id": "t{i}", "commandLine": "echo ${vlaue}"}, ["a"], limit=10).unknown == {"vlaue"}
 
 
 def test_only_names_and_format_specs_are_read_never_attributes_or_indexes() -> None:

@@ -5,6 +5,7 @@ through the Batch file API."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,7 @@ async def test_arguments_that_make_no_tasks_are_refused_before_anything_is_sent(
         result = await call(client, "tasks_submit", {"job_id": "bulk", **args})
         assert result.is_error, text(result)
         assert "Nothing was sent" in text(result) or "nothing was sent" in text(result)
+        assert re.search(r"[^.?!)] Nothing was sent", text(result)) is None, text(result)  # each sentence ends
         assert await active_count(client, "bulk") == 0
 
 
@@ -156,3 +158,60 @@ async def test_a_dry_run_says_when_the_job_cannot_take_the_tasks(tmp_path: Path)
             client, "tasks_submit", {"job_id": "ended", "template": template, "range": [1, 3], "dry_run": True}
         )
         assert "takes no more tasks" in text(ended), text(ended)
+
+
+async def test_a_misspelt_placeholder_is_refused_not_submitted_to_every_task(tmp_path: Path) -> None:
+    """`{valu}` for `{value}` (or `{nme}` for an object value's `{name}`) would send thousands of tasks
+    with the literal text, and exactly-once submission means they cannot simply be sent again: a
+    placeholder that names no parameter but is close to one is refused before anything is sent. A
+    shell's `${HOME}` and literal `{{braces}}` still go through as written."""
+    async with workflow_client(tmp_path) as client:
+        await idle_job(client)
+        typo = {"id": "f{value}", "commandLine": "/bin/echo frame {valu}"}
+        result = await call(client, "tasks_submit", {"job_id": "bulk", "template": typo, "range": [1, 5]})
+        assert result.is_error, text(result)
+        assert "{valu}" in text(result) and "{value}" in text(result), text(result)
+        objects = {"id": "o{name}", "commandLine": "/bin/echo {nme}"}
+        result = await call(client, "tasks_submit", {"job_id": "bulk", "template": objects, "values": [{"name": "a"}]})
+        assert result.is_error and "{name}" in text(result), text(result)
+        assert await active_count(client, "bulk") == 0
+
+        shell = {"id": "s{value}", "commandLine": "/bin/sh -c 'echo ${HOME} {{valu}} {value}'"}
+        result = await ok(client, "tasks_submit", {"job_id": "bulk", "template": shell, "range": [1, 2]})
+        task = (await ok(client, "task_get", {"job_id": "bulk", "task_id": "s1"})).structured_content or {}
+        assert task["commandLine"] == "/bin/sh -c 'echo ${HOME} {valu} 1'"
+        assert "{HOME}" in text(result), text(result)  # still reported, as a shell variable may be a slip too
+
+
+async def test_one_mistake_in_a_template_is_told_once_not_once_per_task(tmp_path: Path) -> None:
+    """A field every expanded task shares fails the same way in each: 5,000 tasks gave 10 copies of the
+    same error (with its list of allowed fields) and '4990 more'. It is one mistake, said once, with
+    how many tasks it hits; different mistakes each keep their own line."""
+    async with workflow_client(tmp_path) as client:
+        await idle_job(client)
+        template = {"id": "t{value}", "commandLine": "/bin/true", "bogus": 1}
+        result = await call(client, "tasks_submit", {"job_id": "bulk", "template": template, "range": [1, 5000]})
+        reply = text(result)
+        assert result.is_error and reply.count("unknown field") == 1, reply
+        assert "$.tasks[*].bogus" in reply and "all 5000 tasks" in reply and "more bad" not in reply, reply
+        mixed = [{"id": f"m{n}", "commandLine": "/bin/true"} for n in range(6)]
+        mixed[1]["bogus"] = mixed[4]["bogus"] = 1
+        del mixed[5]["commandLine"]
+        result = await call(client, "tasks_submit", {"job_id": "bulk", "tasks": mixed})
+        reply = text(result)
+        assert "3 of 6" in reply and "$.tasks[1,4].bogus" in reply and "$.tasks[5].commandLine" in reply, reply
+        assert reply.count("unknown field") == 1, reply
+        assert await active_count(client, "bulk") == 0
+
+
+async def test_tasks_for_a_missing_job_fail_with_one_reason_and_what_to_try(tmp_path: Path) -> None:
+    """5,000 tasks to a job that does not exist: the reply listed ten identical JobNotFound lines, one
+    per task id, and no way forward. One line per distinct failure, its first task ids, and the hint."""
+    async with workflow_client(tmp_path) as client:
+        template = {"id": "t{value}", "commandLine": "/bin/true"}
+        result = await call(client, "tasks_submit", {"job_id": "nojob", "template": template, "range": [1, 5000]})
+        reply = text(result)
+        assert result.is_error and reply.count("The specified job does not exist.") == 1, reply
+        assert "what to try: Check the job id with job_list." in reply, reply
+        data = result.structured_content or {}
+        assert data["failed"] == 5000 and data["failures"][0]["count"] == 5000, data

@@ -83,6 +83,6 @@ def test_a_schema_with_cross_field_rules_always_takes_the_full_path() -> None:
 
 
 def test_duplicate_ids_differing_only_in_case_are_reported_with_the_first_index() -> None:
-    problems, bad = invalid_tasks(load_catalog(), [{"id": "a", "commandLine": "x"}, {"id": "A", "commandLine": "x"}])
+    problems, bad, _ = invalid_tasks(load_catalog(), [{"id": "a", "commandLine": "x"}, {"id": "A", "commandLine": "x"}])
     assert bad == 1
     assert problems == ["$.tasks[1].id: the same id as tasks[0] (ids are case-insensitive)"]

@@ -1,0 +1,270 @@
+"""What an agent reads when a call goes wrong or a reply leaves fields out, through a real MCP client:
+each fact once, the way to go on, and no offer the tool cannot honour."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from tests.server.conftest import call, connect, make_settings, text, wait_until
+
+pytestmark = pytest.mark.anyio
+
+REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def said_once(reply: str) -> None:
+    """The request id appears once, and Batch's own 'RequestId:/Time:' trailer not at all."""
+    ids = REQUEST_ID.findall(reply)
+    assert len(ids) == 1, reply
+    assert "RequestId:" not in reply and "\nTime:" not in reply, reply
+
+
+async def test_a_batch_error_says_its_request_id_once(tmp_path: Path, era: str) -> None:
+    """Batch appends 'RequestId:...\\nTime:...' to every error message; the reply already ends with
+    the request id, so the model read it twice and a timestamp it has no use for."""
+    async with connect(make_settings(tmp_path), era) as client:
+        missing = await call(client, "task_get", {"job_id": "nojob", "task_id": "t"})
+        assert missing.is_error and "404 JobNotFound" in text(missing)
+        assert "The specified job does not exist." in text(missing) and "what to try:" in text(missing)
+        said_once(text(missing))
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        taken = await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})
+        assert taken.is_error and "409 JobExists" in text(taken)
+        said_once(text(taken))
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "code", "hint"),
+    [
+        ("pool_resize", {"pool_id": "nopool", "targetDedicatedNodes": 3}, "404 PoolNotFound", "pool_list"),
+        (
+            "pool_resize",
+            {"pool_id": "nopool", "targetDedicatedNodes": 3, "dry_run": True},
+            "404 PoolNotFound",
+            "pool_list",
+        ),
+        ("job_delete", {"job_id": "nojob"}, "404 JobNotFound", "job_list"),
+        ("task_terminate", {"job_id": "nojob", "task_id": "t"}, "404 JobNotFound", "job_list"),
+    ],
+)
+async def test_a_missing_target_of_a_guarded_call_reads_like_batchs_own_404(
+    tmp_path: Path, era: str, tool: str, args: dict, code: str, hint: str
+) -> None:
+    """Scale and destructive calls read their target first (for the plan or the question); when it
+    is missing, the reply is Batch's 404 as any other call gives it: code, message, what to try,
+    the request id once; not an exception's repr with the internal request line."""
+    async with connect(make_settings(tmp_path), era) as client:
+        result = await call(client, tool, args)
+        reply = text(result)
+        assert result.is_error, reply
+        assert code in reply and f"what to try: Check the {code.split()[1][:-8].lower()} id with {hint}" in reply, reply
+        assert "[GET " not in reply and "Nothing was changed." in reply, reply
+        said_once(reply)
+
+
+async def test_replies_offer_select_only_on_tools_that_take_it(tmp_path: Path, era: str) -> None:
+    """'select=a,b gets any field' on a tool without a select argument sends the model into an
+    argument error; such replies (file lists: only links are left out) carry no note at all."""
+    async with connect(make_settings(tmp_path), era) as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "t"}, lambda t: t.get("state") == "completed")
+        node = (await call(client, "node_list", {"pool_id": "local"})).structured_content or {}
+        node_id = node["items"][0]["id"]
+        for tool, args in (
+            ("task_file_list", {"job_id": "j", "task_id": "t"}),
+            ("node_file_list", {"pool_id": "local", "node_id": node_id, "recursive": True}),
+            ("task_get", {"job_id": "j", "task_id": "t"}),
+            ("task_list", {"job_id": "j"}),
+        ):
+            result = await call(client, tool, args)
+            assert not result.is_error, text(result)
+            takes = "select" in listed[tool].input_schema["properties"]
+            if takes:
+                assert "Left out:" in text(result) and "select=a,b" in text(result), (tool, text(result))
+            else:
+                assert "Left out" not in text(result) and "select" not in text(result), (tool, text(result))
+
+
+async def test_a_misspelt_tool_name_gets_the_name_it_meant(tmp_path: Path, era: str) -> None:
+    """A model that writes task_lists learns task_list in the same reply, directly or through the router."""
+    async with connect(make_settings(tmp_path, toolsets=["default"]), era) as client:
+        with pytest.raises(MCPError, match=r"Unknown tool: task_lists.*task_list\b"):
+            await client.call_tool("task_lists", {"job_id": "j"})
+        routed = await call(client, "batch_call", {"name": "job_dlete", "arguments": {"job_id": "j"}})
+        assert routed.is_error and "job_delete" in text(routed), text(routed)
+
+
+async def test_task_counts_are_sent_once_when_slot_counts_say_the_same(tmp_path: Path, era: str) -> None:
+    """job_get_task_counts, the call a model polls for progress, carried the same five numbers twice
+    (taskSlotCounts equal taskCounts whenever every task takes one slot). Slot counts are kept when
+    they differ."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        counts = await call(client, "job_get_task_counts", {"job_id": "j"})
+        assert not counts.is_error and "taskCounts" in text(counts)
+        assert "taskSlotCounts" not in text(counts) and "taskSlotCounts" not in (counts.structured_content or {})
+        wide = {"job_id": "j", "id": "wide", "commandLine": "/bin/true", "requiredSlots": 2}
+        assert not (await call(client, "task_add", wide)).is_error
+        counts = await call(client, "job_get_task_counts", {"job_id": "j"})
+        slots = (counts.structured_content or {}).get("taskSlotCounts") or {}
+        tasks = (counts.structured_content or {}).get("taskCounts") or {}
+        assert slots and slots != tasks, text(counts)
+
+
+async def test_a_task_with_dependencies_on_a_job_without_them_says_what_to_do(tmp_path: Path, era: str) -> None:
+    """'Fix the arguments named in the details' with no details to read: the way out is a job created
+    with usesTaskDependencies (it cannot be turned on later), or no dependsOn."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        task = {"job_id": "j", "id": "b", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["a"]}}
+        result = await call(client, "task_add", task)
+        assert result.is_error and "TaskDependenciesNotSpecifiedOnJob" in text(result), text(result)
+        assert "usesTaskDependencies" in text(result).split("what to try:")[1], text(result)
+
+
+async def test_a_large_file_read_by_a_tool_says_exactly_which_bytes_it_shows(tmp_path: Path, era: str) -> None:
+    """task_file_get on a 1.3 MB stdout said 'bytes 0-262143 ... (more: range=bytes=262144-)' and the
+    reply was then cut at 60,000 characters: a model paging on from 262144 skipped 200 KB it never saw
+    (and the cut told it to use select, filter or max_results, which file tools do not take). The
+    header names the bytes the reply holds, ending at a line end, and the next range continues there."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        task = {"job_id": "j", "id": "seq", "commandLine": "/bin/sh -c 'seq 1 200000'"}
+        assert not (await call(client, "task_add", task)).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "seq"}, lambda t: t.get("state") == "completed")
+        whole = "".join(f"{n}\n" for n in range(1, 200_001)).encode()
+        start, seen = 0, 0
+        for _ in range(3):
+            args = {"job_id": "j", "task_id": "seq", "file_path": "stdout.txt"}
+            if start:
+                args["range"] = f"bytes={start}-"
+            reply = text(await call(client, "task_file_get", args))
+            header, _, body = reply.partition("\n")
+            assert "[cut" not in reply, reply[-200:]
+            match = re.match(rf"stdout\.txt: bytes {start}-(\d+) of {len(whole)} \(more: range=bytes=(\d+)-\)$", header)
+            assert match, header
+            end = int(match.group(1))
+            assert int(match.group(2)) == end + 1
+            assert body.encode() == whole[start : end + 1], (header, body[-50:])
+            assert body.endswith("\n")
+            start, seen = end + 1, seen + len(body)
+        assert seen > 100_000  # each read still carries a useful amount
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ({}, "Give pool_id"),
+        ({"task_id": "t"}, "task_id needs its job_id"),
+        ({"pool_id": "local", "job_id": "j"}, "one target, not pool_id with job_id"),
+        ({"pool_id": "local", "task_id": "t"}, "one target, not pool_id with task_id"),
+    ],
+)
+async def test_wait_for_says_what_is_wrong_with_the_target_it_was_given(
+    tmp_path: Path, era: str, args: dict, says: str
+) -> None:
+    async with connect(make_settings(tmp_path), era) as client:
+        result = await call(client, "wait_for", args)
+        assert result.is_error and says in text(result), text(result)
+
+
+async def test_a_tool_without_arguments_says_so_and_an_unknown_toolset_names_the_real_ones(
+    tmp_path: Path, era: str
+) -> None:
+    async with connect(make_settings(tmp_path, toolsets=["default"]), era) as client:
+        result = await call(client, "batch_overview", {"pool": "x"})
+        assert result.is_error and "this tool takes no arguments" in text(result), text(result)
+        result = await call(client, "batch_tools", {"toolset": "schedules"})
+        assert "job_schedules" in text(result) and "certificates" in text(result), text(result)
+
+
+async def test_a_formula_with_a_syntax_error_gets_the_formula_hint(tmp_path: Path, era: str) -> None:
+    """The code Batch gives a formula it cannot parse is AutoScalingFormulaSyntaxError; the reply told
+    the model to 'fix the arguments named in the details' instead of where to test a formula."""
+    async with connect(make_settings(tmp_path), era) as client:
+        result = await call(
+            client, "pool_enable_auto_scale", {"pool_id": "local", "autoScaleFormula": "$TargetDedicatedNodes = ;"}
+        )
+        assert result.is_error and "AutoScalingFormulaSyntaxError" in text(result), text(result)
+        assert "pool_evaluate_auto_scale" in text(result).split("what to try:")[1], text(result)
+
+
+IMAGE = {
+    "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
+    "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+}
+
+
+async def test_waiting_on_a_job_whose_pool_has_no_nodes_says_waiting_again_will_not_help(
+    tmp_path: Path, era: str
+) -> None:
+    """A job on a pool with no nodes (and none asked for) never starts a task; 'call wait_for again to
+    keep waiting' sent the model round a loop. The timeout names the pool and what to do."""
+    async with connect(make_settings(tmp_path), era) as client:
+        pool = {"id": "empty", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 0}
+        pool["virtualMachineConfiguration"] = IMAGE
+        assert not (await call(client, "pool_add", pool)).is_error
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "empty"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        result = await call(client, "wait_for", {"job_id": "j", "timeout": 1})
+        reply = text(result)
+        assert reply.startswith("Timed out") and "call wait_for again" not in reply, reply
+        assert "pool empty has no nodes" in reply and "pool_resize" in reply, reply
+        # on a pool with nodes, a job that is merely slow is still worth waiting for
+        slow = {"job_id": "j2", "id": "s", "commandLine": "/bin/sleep 5"}
+        assert not (await call(client, "job_add", {"id": "j2", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "task_add", slow)).is_error
+        result = await call(client, "wait_for", {"job_id": "j2", "timeout": 1})
+        assert "call wait_for again" in text(result), text(result)
+
+
+async def test_the_output_of_a_task_that_has_not_run_says_where_to_look(tmp_path: Path, era: str) -> None:
+    async with connect(make_settings(tmp_path), era) as client:
+        pool = {"id": "empty", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 0}
+        pool["virtualMachineConfiguration"] = IMAGE
+        assert not (await call(client, "pool_add", pool)).is_error
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "empty"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        result = await call(client, "task_file_get", {"job_id": "j", "task_id": "t", "file_path": "stdout.txt"})
+        assert result.is_error and "TaskNotStarted" in text(result), text(result)
+        assert "task_diagnose" in text(result).split("what to try:")[1], text(result)
+
+
+async def test_prompt_arguments_complete_to_the_ids_that_exist(tmp_path: Path, era: str) -> None:
+    """The diagnose_job and right_size_pool prompts take a job or pool id; a user picking one in a
+    client's prompt menu got no suggestions although the ids are one list call away."""
+    import mcp_types as types
+
+    async with connect(make_settings(tmp_path), era) as client:
+        for job in ("alpha", "beta", "other"):
+            assert not (await call(client, "job_add", {"id": job, "poolInfo": {"poolId": "local"}})).is_error
+        jobs = await client.complete(
+            types.PromptReference(type="ref/prompt", name="diagnose_job"), {"name": "job_id", "value": "a"}
+        )
+        assert jobs.completion.values == ["alpha"]
+        pools = await client.complete(
+            types.PromptReference(type="ref/prompt", name="right_size_pool"), {"name": "pool_id", "value": ""}
+        )
+        assert pools.completion.values == ["local"]
+
+
+async def test_a_selected_field_that_comes_back_missing_is_named(tmp_path: Path, era: str) -> None:
+    """select=id,executionInfo/exitCode returned bare ids, and select=id,stat just ids: the model
+    could not tell a typo or a nested path (select takes top-level fields) from an empty value."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "t"}, lambda t: t.get("state") == "completed")
+        nested = text(await call(client, "task_list", {"job_id": "j", "select": "id,executionInfo/exitCode"}))
+        assert "Not in the reply: executionInfo/exitCode" in nested and "top-level" in nested, nested
+        typo = text(await call(client, "task_get", {"job_id": "j", "task_id": "t", "select": "id,stat"}))
+        assert "Not in the reply: stat" in typo, typo
+        fine = text(await call(client, "task_list", {"job_id": "j", "select": "id,state"}))
+        assert "Not in the reply" not in fine, fine
