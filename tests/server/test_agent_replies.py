@@ -268,3 +268,27 @@ async def test_a_selected_field_that_comes_back_missing_is_named(tmp_path: Path,
         assert "Not in the reply: stat" in typo, typo
         fine = text(await call(client, "task_list", {"job_id": "j", "select": "id,state"}))
         assert "Not in the reply" not in fine, fine
+
+
+async def test_waiting_on_a_job_whose_nodes_cannot_run_tasks_points_to_the_start_task_log(
+    tmp_path: Path, era: str
+) -> None:
+    """Every node of the pool failed its start task: the job's tasks never start, and 'call wait_for
+    again' was no help. The timeout says so and names a node whose startup/stderr.txt tells why."""
+    async with connect(make_settings(tmp_path), era) as client:
+        pool = {"id": "broken", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 1}
+        pool["virtualMachineConfiguration"] = IMAGE
+        pool["startTask"] = {"commandLine": "/bin/sh -c 'echo boom >&2; exit 3'", "waitForSuccess": True}
+        assert not (await call(client, "pool_add", pool)).is_error
+        assert not (await call(client, "wait_for", {"pool_id": "broken", "timeout": 30})).is_error
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "broken"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        reply = text(await call(client, "wait_for", {"job_id": "j", "timeout": 1}))
+        assert reply.startswith("Timed out") and "call wait_for again" not in reply, reply
+        assert "no node of pool broken can run tasks" in reply and "startup/stderr.txt" in reply, reply
+        node = re.search(r"node_id=([^,\s)]+)", reply)
+        assert node, reply
+        tail = await call(
+            client, "file_tail", {"pool_id": "broken", "node_id": node.group(1), "file_path": "startup/stderr.txt"}
+        )
+        assert "boom" in text(tail), text(tail)
