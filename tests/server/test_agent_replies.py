@@ -280,7 +280,8 @@ async def test_waiting_on_a_job_whose_nodes_cannot_run_tasks_points_to_the_start
         pool["virtualMachineConfiguration"] = IMAGE
         pool["startTask"] = {"commandLine": "/bin/sh -c 'echo boom >&2; exit 3'", "waitForSuccess": True}
         assert not (await call(client, "pool_add", pool)).is_error
-        assert not (await call(client, "wait_for", {"pool_id": "broken", "timeout": 30})).is_error
+        steady = text(await call(client, "wait_for", {"pool_id": "broken", "timeout": 30}))
+        assert steady.startswith("Stopped") and "startup/stderr.txt" in steady, steady
         assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "broken"}})).is_error
         assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
         reply = text(await call(client, "wait_for", {"job_id": "j", "timeout": 1}))

@@ -335,7 +335,10 @@ def _pool_problem(pool: Mapping[str, Any], nodes: Mapping[str, int], errors: lis
         return f"resize error {first.get('code')}: {short(first.get('message'), 160)}"
     broken = {state: n for state, n in nodes.items() if state.lower() in BROKEN}
     if broken:
-        return "node(s) that cannot run tasks: " + ", ".join(f"{n} {state}" for state, n in sorted(broken.items()))
+        said = "node(s) that cannot run tasks: " + ", ".join(f"{n} {state}" for state, n in sorted(broken.items()))
+        if any(state.lower() == "starttaskfailed" for state in broken):
+            said += "; a failed start task's log is startup/stderr.txt on its node (file_tail with pool_id, node_id)"
+        return said
     for kind, current, target in (
         ("dedicated", "currentDedicatedNodes", "targetDedicatedNodes"),
         ("spot", "currentLowPriorityNodes", "targetLowPriorityNodes"),
