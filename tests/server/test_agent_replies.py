@@ -293,3 +293,18 @@ async def test_waiting_on_a_job_whose_nodes_cannot_run_tasks_points_to_the_start
             client, "file_tail", {"pool_id": "broken", "node_id": node.group(1), "file_path": "startup/stderr.txt"}
         )
         assert "boom" in text(tail), text(tail)
+
+
+async def test_a_bad_value_is_told_once_per_field_in_json(tmp_path: Path, era: str) -> None:
+    """'' for an id broke two rules and got two lines for one field; null, true and objects were
+    shown as Python (None, True, {'A': '1'}) to a model that writes JSON."""
+    async with connect(make_settings(tmp_path), era) as client:
+        empty = text(await call(client, "task_get", {"job_id": "", "task_id": "t"}))
+        assert empty.count("$.job_id") == 1 and "expected an id of 1 to 64" in empty, empty
+        null = text(await call(client, "task_get", {"job_id": None, "task_id": "t"}))
+        assert "got null" in null, null
+        env = {"job_id": "j", "id": "t", "commandLine": "x", "environmentSettings": {"A": "1"}}
+        shown = text(await call(client, "task_add", env))
+        assert 'got {"A":"1"}' in shown, shown
+        flag = text(await call(client, "pool_resize", {"pool_id": "local", "targetDedicatedNodes": True}))
+        assert "got true" in flag, flag
