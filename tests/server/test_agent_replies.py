@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -308,3 +309,24 @@ async def test_a_bad_value_is_told_once_per_field_in_json(tmp_path: Path, era: s
         assert 'got {"A":"1"}' in shown, shown
         flag = text(await call(client, "pool_resize", {"pool_id": "local", "targetDedicatedNodes": True}))
         assert "got true" in flag, flag
+
+
+async def test_removing_nodes_a_pool_does_not_have_asks_nobody(tmp_path: Path, era: str) -> None:
+    """pool_remove_nodes with a node id the pool does not have asked the user '1 -> 1 node(s) ...
+    Continue?' and then failed with 404: a question for a call that cannot succeed. The plan already
+    knows (it lists the pool's nodes): refused at once, naming the ids. A real node still asks."""
+    questions: list[str] = []
+
+    async def confirm(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        questions.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    async with connect(make_settings(tmp_path), era, elicitation=confirm) as client:
+        for dry_run in (True, False):
+            args = {"pool_id": "local", "nodeList": ["nonode"], "dry_run": dry_run}
+            result = await call(client, "pool_remove_nodes", args)
+            assert result.is_error and "nonode" in text(result) and "node_list" in text(result), text(result)
+        assert questions == []
+        node = ((await call(client, "node_list", {"pool_id": "local"})).structured_content or {})["items"][0]["id"]
+        result = await call(client, "pool_remove_nodes", {"pool_id": "local", "nodeList": [node]})
+        assert len(questions) == 1 and "declined" in text(result), text(result)
