@@ -330,3 +330,18 @@ async def test_removing_nodes_a_pool_does_not_have_asks_nobody(tmp_path: Path, e
         node = ((await call(client, "node_list", {"pool_id": "local"})).structured_content or {})["items"][0]["id"]
         result = await call(client, "pool_remove_nodes", {"pool_id": "local", "nodeList": [node]})
         assert len(questions) == 1 and "declined" in text(result), text(result)
+
+
+async def test_task_diagnose_says_batchs_failure_message_once(tmp_path: Path, era: str) -> None:
+    """The verdict quotes the failure ('Batch could not run the command: CommandProgramNotFound: The
+    program ... was not found.') and the task line under it repeated the same message. The text says
+    it once; structuredContent keeps failureInfo whole."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        missing = {"job_id": "j", "id": "t", "commandLine": "no-such-program-here --flag"}
+        assert not (await call(client, "task_add", missing)).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "t"}, lambda t: t.get("state") == "completed")
+        result = await call(client, "task_diagnose", {"job_id": "j", "task_id": "t"})
+        reply = text(result)
+        message = ((result.structured_content or {})["task"]["failureInfo"])["message"]
+        assert message and reply.count(message) == 1 and "CommandProgramNotFound" in reply, reply
