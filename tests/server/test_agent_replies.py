@@ -345,3 +345,26 @@ async def test_task_diagnose_says_batchs_failure_message_once(tmp_path: Path, er
         reply = text(result)
         message = ((result.structured_content or {})["task"]["failureInfo"])["message"]
         assert message and reply.count(message) == 1 and "CommandProgramNotFound" in reply, reply
+
+
+async def test_a_list_too_long_for_one_reply_is_cut_between_items_and_says_how_many_fit(
+    tmp_path: Path, era: str
+) -> None:
+    """task_list with max_results=1000 on a big job was cut at 60,000 characters mid-item, taking
+    the continuation line with it; the cut told the model to narrow the call but not by how much.
+    The reply ends on a whole item and names the max_results that fits (paging on from a cut page
+    would skip the items not shown, so no continuation is offered)."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        template = {
+            "id": "a-task-id-as-long-as-batch-allows-it-to-be-for-this-test-{value:06d}",
+            "commandLine": "/bin/true",
+        }
+        submitted = await call(client, "tasks_submit", {"job_id": "j", "template": template, "range": [1, 1200]})
+        assert not submitted.is_error, text(submitted)
+        reply = text(await call(client, "task_list", {"job_id": "j", "max_results": 1000}))
+        shown = [line for line in reply.splitlines() if line.startswith('{"id":')]
+        assert all(line.endswith("}") for line in shown), reply[-300:]
+        fits = re.search(r"max_results=(\d+)", reply.splitlines()[-1])
+        assert fits and int(fits.group(1)) == len(shown) < 1000, reply.splitlines()[-1]
+        assert "continuation=" not in reply
