@@ -368,3 +368,22 @@ async def test_a_list_too_long_for_one_reply_is_cut_between_items_and_says_how_m
         fits = re.search(r"max_results=(\d+)", reply.splitlines()[-1])
         assert fits and int(fits.group(1)) == len(shown) < 1000, reply.splitlines()[-1]
         assert "continuation=" not in reply
+
+
+async def test_a_destructive_call_through_batch_call_asks_the_user_in_both_eras(tmp_path: Path, era: str) -> None:
+    """In the 2026-07-28 era the question travels as an InputRequiredResult, raised from inside the
+    routed call: batch_call caught it as a fault of its own ('failed inside batch-mcp (NeedsInput)'),
+    so no hidden destructive tool (pool_stop_resize, file and schedule deletes) could run at all."""
+    from tests.server.conftest import answering
+
+    asker = answering(True)
+    async with connect(make_settings(tmp_path, toolsets=["default"]), era, elicitation=asker) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "t"}, lambda t: t.get("state") == "completed")
+        target = {"job_id": "j", "task_id": "t", "file_path": "stdout.txt"}
+        result = await call(client, "batch_call", {"name": "task_file_delete", "arguments": target})
+        assert not result.is_error and "failed inside" not in text(result), text(result)
+        assert len(asker.questions) == 1 and "stdout.txt" in asker.questions[0], asker.questions
+        gone = await call(client, "task_file_get", target)
+        assert gone.is_error and "FileNotFound" in text(gone), text(gone)
