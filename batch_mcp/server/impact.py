@@ -131,8 +131,8 @@ async def _impact(look: Lookups, tool: str, args: Mapping[str, Any], title: str)
         )
     if tool == "pool_stop_resize":
         info = await look.get("pool_get", {"pool_id": pool})
-        if info.get("allocationState") == "steady":
-            raise NothingToDo(f"pool {pool} is not resizing (its allocation state is steady)")
+        if info.get("allocationState") in ("steady", "stopping"):
+            raise NothingToDo(f"pool {pool} is not resizing (its allocation state is {info.get('allocationState')})")
         return (
             f"Stop resizing pool {pool}? It stays at {info.get('currentDedicatedNodes', 0)} dedicated and "
             f"{info.get('currentLowPriorityNodes', 0)} spot node(s) instead of the target "

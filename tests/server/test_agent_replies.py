@@ -387,3 +387,22 @@ async def test_a_destructive_call_through_batch_call_asks_the_user_in_both_eras(
         assert len(asker.questions) == 1 and "stdout.txt" in asker.questions[0], asker.questions
         gone = await call(client, "task_file_get", target)
         assert gone.is_error and "FileNotFound" in text(gone), text(gone)
+
+
+async def test_stopping_a_resize_that_is_already_stopping_asks_nothing(tmp_path: Path, era: str) -> None:
+    """A second pool_stop_resize while the first is still stopping asked 'Stop resizing pool p?' again,
+    then Batch answered 409 PoolNotResizing."""
+    from tests.server.conftest import answering
+
+    asker = answering(True)
+    settings = make_settings(tmp_path, emulator_transition_delay=2)
+    async with connect(settings, era, elicitation=asker) as client:
+        pool = {"id": "p", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 4}
+        pool["virtualMachineConfiguration"] = IMAGE
+        assert not (await call(client, "pool_add", pool)).is_error
+        assert not (await call(client, "pool_stop_resize", {"pool_id": "p"})).is_error
+        state = (await call(client, "pool_get", {"pool_id": "p", "select": "allocationState"})).structured_content
+        assert (state or {}).get("allocationState") == "stopping", state
+        again = await call(client, "pool_stop_resize", {"pool_id": "p"})
+        assert again.is_error and "nothing to do" in text(again), text(again)
+        assert len(asker.questions) == 1, asker.questions
