@@ -406,3 +406,15 @@ async def test_stopping_a_resize_that_is_already_stopping_asks_nothing(tmp_path:
         again = await call(client, "pool_stop_resize", {"pool_id": "p"})
         assert again.is_error and "nothing to do" in text(again), text(again)
         assert len(asker.questions) == 1, asker.questions
+
+
+async def test_an_add_collection_reply_keeps_what_each_task_got_not_its_bookkeeping(tmp_path: Path, era: str) -> None:
+    """task_add_collection (through batch_call) answered each task's eTag, lastModified and URL, which a
+    model cannot use; each task's status and id (and error) are what it decides on."""
+    async with connect(make_settings(tmp_path, toolsets=["default"]), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        tasks = {"job_id": "j", "value": [{"id": "a", "commandLine": "/bin/true"}]}
+        result = await call(client, "batch_call", {"name": "task_add_collection", "arguments": tasks})
+        reply = text(result)
+        assert '"status":"success"' in reply and '"taskId":"a"' in reply, reply
+        assert "eTag" not in reply and "lastModified" not in reply and "http" not in reply, reply
