@@ -31,8 +31,11 @@ from batch_mcp.emulator.protocol import (
 )
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import parse_iso
+from batch_mcp.emulator.versions import INDEX
 
 Handler = Callable[[Ctx], Awaitable[Response]]
+
+VM_REIMAGE_FROM = "2024-07-01.20.0"  # the first version whose reimage is for virtual machine pools too
 
 
 # -- shared ------------------------------------------------------------------------------------
@@ -238,7 +241,10 @@ async def reboot_node(ctx: Ctx) -> Response:
 
 
 async def reimage_node(ctx: Ctx) -> Response:
-    return empty_response(ctx, status(ctx), ctx.backend.reimage_node(*_node(ctx), ctx.body))
+    virtual_machines = ctx.version.index >= INDEX[VM_REIMAGE_FROM]
+    return empty_response(
+        ctx, status(ctx), ctx.backend.reimage_node(*_node(ctx), ctx.body, virtual_machines=virtual_machines)
+    )
 
 
 async def start_node(ctx: Ctx) -> Response:

@@ -8,11 +8,14 @@ service once accepted and has since retired: they are no longer listed, but a po
 still accepted, so scripts, samples and recordings from their time run unchanged (the emulator
 keeps no calendar). Anything else is refused as the service refuses it: 400 InvalidPropertyValue
 naming `nodeAgentSKUId` or `imageReference`. A custom image (`virtualMachineImageId`) is accepted
-with any known node agent SKU. Matching ignores case, as the service does.
+with any known node agent SKU when its id has the shape of a managed image or a Shared Image
+Gallery image (or image version); any other id is refused naming `virtualMachineImageId`, as the
+service refuses it. Matching ignores case, as the service does.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,6 +289,15 @@ def os_type(agent: str) -> str | None:
     return AGENTS.get(agent.lower())
 
 
+# The Azure resource ids a custom image may have: a managed image, a gallery image (its latest
+# version) or one gallery image version.
+CUSTOM_IMAGE_ID = re.compile(
+    r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/"
+    r"(?:images/[^/]+|galleries/[^/]+/images/[^/]+(?:/versions/[^/]+)?)",
+    re.IGNORECASE,
+)
+
+
 def check_virtual_machine_configuration(config: dict[str, Any]) -> None:
     """Refuse a configuration the service would refuse: an unknown node agent SKU, or a
     Marketplace image that is not supported with it."""
@@ -297,7 +309,16 @@ def check_virtual_machine_configuration(config: dict[str, Any]) -> None:
             "Not a node agent SKU of the Batch service; list the supported images for the SKU that goes with an image.",
         )
     reference = config.get("imageReference") or {}
-    if reference.get("virtualMachineImageId"):
+    custom = reference.get("virtualMachineImageId")
+    if custom:
+        if not isinstance(custom, str) or not CUSTOM_IMAGE_ID.fullmatch(custom):
+            raise errors.invalid_property(
+                "virtualMachineImageId",
+                str(custom),
+                "Not the id of a managed image or a Shared Image Gallery image: expected "
+                "/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/images/{image} or "
+                ".../Microsoft.Compute/galleries/{gallery}/images/{image}[/versions/{version}].",
+            )
         return  # a custom image: the node agent SKU is the user's claim about it
     for name in ("publisher", "offer", "sku"):
         if not reference.get(name):

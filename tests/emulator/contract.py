@@ -267,7 +267,7 @@ async def prepare(world: World, ex: Example) -> None:
             assert (await api.post(f"/pools/{pool_id}/resize", {"targetDedicatedNodes": 1})).status_code == 202
         elif op == "Pool_UpgradeOS":
             await world.pool(pool_id, 0, cloudServiceConfiguration={"osFamily": "5"})
-        elif op == "ComputeNode_GetRemoteDesktop":  # RDP files are for cloud service nodes only
+        elif op in ("ComputeNode_GetRemoteDesktop", "ComputeNode_Reimage"):  # cloud service nodes only
             await world.pool(pool_id, wanted_nodes, cloudServiceConfiguration={"osFamily": "5"})
         elif op.startswith("ComputeNodeExtension"):
             ext = {

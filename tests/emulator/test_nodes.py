@@ -4,6 +4,7 @@ on and off, users and remote login."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,9 +48,37 @@ async def test_reboot_requeues_a_running_task_and_the_node_comes_back() -> None:
         assert (await api.post("/jobs/j/tasks/long/terminate")).status_code == 204
 
 
-async def test_reimage_with_terminate_fails_the_task_and_wipes_the_node() -> None:
+async def make_cloud_service_pool(api: Any, pool_id: str, nodes: int = 1) -> list[dict[str, Any]]:
+    """A cloud service pool (API versions up to 2024-02-01), the only kind whose nodes reimage."""
+    body = {
+        "id": pool_id,
+        "vmSize": "small",
+        "cloudServiceConfiguration": {"osFamily": "5"},
+        "targetDedicatedNodes": nodes,
+    }
+    assert (await api.post("/pools", body)).status_code == 201
+    listing = await api.wait(
+        f"/pools/{pool_id}/nodes", lambda b: len(b["value"]) == nodes and all(n["state"] == "idle" for n in b["value"])
+    )
+    return listing["value"]
+
+
+async def test_reimage_is_refused_for_a_virtual_machine_pool_and_the_node_keeps_its_files() -> None:
     async with running() as (_, api):
         node = (await make_pool(api, "p", nodes=1))[0]["id"]
+        await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
+        await api.post("/jobs/j/tasks", {"id": "done", "commandLine": "/bin/true"})
+        await api.wait("/jobs/j/tasks/done", lambda t: t["state"] == "completed")
+        response = await api.post(f"/pools/p/nodes/{node}/reimage", {"nodeReimageOption": "terminate"})
+        assert (response.status_code, response.json()["code"]) == (409, "OperationNotValidOnNode")
+        assert "cloudServiceConfiguration" in response.json()["values"][0]["value"]
+        assert (await api.get(f"/pools/p/nodes/{node}")).json()["state"] == "idle"
+        assert (await api.get("/jobs/j/tasks/done/files/stdout.txt")).status_code == 200
+
+
+async def test_reimage_with_terminate_fails_the_task_and_wipes_the_node() -> None:
+    async with running() as (_, api):
+        node = (await make_cloud_service_pool(api, "p", nodes=1))[0]["id"]
         await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
         await api.post("/jobs/j/tasks", {"id": "done", "commandLine": "/bin/true"})
         await api.wait("/jobs/j/tasks/done", lambda t: t["state"] == "completed")
@@ -137,6 +166,20 @@ async def test_remote_desktop_only_where_the_service_offers_it() -> None:
         assert (login.status_code, login.json()["code"]) == (409, "OperationNotValidOnNode")
 
 
+async def test_service_logs_sent_to_a_storage_account_url_land_in_its_root_container(tmp_path: Path) -> None:
+    """The service takes an account URL with no container path (its blobs go to the account's root
+    container); the emulator takes it too instead of refusing it."""
+    async with running(fast_config(data_dir=str(tmp_path))) as (_, api):
+        [node] = await make_pool(api, "p")
+        body = {"containerUrl": "https://logsaccount.blob.core.windows.net/", "startTime": "2020-01-01T00:00:00Z"}
+        response = await api.post(f"/pools/p/nodes/{node['id']}/uploadbatchservicelogs", body)
+        assert response.status_code == 200, response.text
+        result = response.json()
+        folder = tmp_path / "storage" / "logsaccount.blob.core.windows.net" / "$root" / result["virtualDirectoryName"]
+        assert (folder / "batch-node.log").is_file()
+        assert result["numberOfFilesUploaded"] == 1
+
+
 async def test_uploading_service_logs_writes_the_files_it_reports(tmp_path: Path) -> None:
     async with running(fast_config(data_dir=str(tmp_path))) as (_, api):
         start_task = {"commandLine": "/bin/sh -c 'echo node is ready'", "waitForSuccess": True}
@@ -158,3 +201,13 @@ async def test_uploading_service_logs_writes_the_files_it_reports(tmp_path: Path
             f"/pools/p/nodes/{node['id']}/uploadbatchservicelogs", {**body, "containerUrl": "file:///etc"}
         )
         assert (bad.status_code, bad.json()["code"]) == (400, "InvalidPropertyValue")
+
+
+@pytest.mark.parametrize("version", ["2024-07-01.20.0", "2025-06-01"])
+async def test_from_2024_07_01_a_virtual_machine_node_reimages(version: str) -> None:
+    async with running() as (_, api):
+        node = (await make_pool(api, "p", nodes=1))[0]["id"]
+        newer = api.at(version)
+        assert (await newer.post(f"/pools/p/nodes/{node}/reimage", {"nodeReimageOption": "requeue"})).status_code == 202
+        assert (await api.get(f"/pools/p/nodes/{node}")).json()["state"] == "reimaging"
+        await api.wait(f"/pools/p/nodes/{node}", lambda n: n["state"] == "idle")

@@ -72,6 +72,45 @@ async def test_matching_ignores_case_custom_images_pass_and_retired_images_still
         assert not any(i["nodeAgentSKUId"] == "batch.node.ubuntu 16.04" for i in listed)
 
 
+@pytest.mark.parametrize(
+    "image_id",
+    [
+        "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/golden",
+        "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g/images/i",
+        "/subscriptions/s/resourcegroups/r/providers/microsoft.compute/galleries/g/images/i/versions/1.0.0",
+    ],
+)
+async def test_a_custom_image_id_names_a_managed_image_or_a_gallery_image(image_id: str) -> None:
+    async with running() as (_, api):
+        custom = {"imageReference": {"virtualMachineImageId": image_id}, "nodeAgentSKUId": "batch.node.ubuntu 22.04"}
+        response = await api.post("/pools", ready_pool("p", nodes=0, virtualMachineConfiguration=custom))
+        assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "image_id",
+    [
+        "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/gallery/g/images/i/versions/v",  # 'gallery'
+        "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g",  # a gallery, not an image
+        "/subscriptions/s/resourceGroups/r/providers/Microsoft.Storage/storageAccounts/a",
+        "my-golden-image",
+    ],
+)
+async def test_a_custom_image_id_that_is_no_image_resource_is_refused_and_nothing_is_made(image_id: str) -> None:
+    async with running() as (_, api):
+        custom = {"imageReference": {"virtualMachineImageId": image_id}, "nodeAgentSKUId": "batch.node.ubuntu 22.04"}
+        status, code, values = refused(
+            await api.post("/pools", ready_pool("p", nodes=0, virtualMachineConfiguration=custom))
+        )
+        assert (status, code, values["PropertyName"], values["PropertyValue"]) == (
+            400,
+            "InvalidPropertyValue",
+            "virtualMachineImageId",
+            image_id,
+        )
+        assert (await api.get("/pools/p")).status_code == 404
+
+
 async def test_vm_sizes_are_checked_without_case_and_cloud_service_sizes_stay_with_cloud_services() -> None:
     async with running() as (_, api):
         assert (await api.post("/pools", ready_pool("a", nodes=0, vmSize="STANDARD_D8S_V5"))).status_code == 201

@@ -41,27 +41,26 @@ def kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     return request.param
 
 
+VM_POOL: dict[str, Any] = {
+    "vmSize": "standard_d2s_v3",
+    "virtualMachineConfiguration": {
+        "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
+        "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+    },
+}
+# Only nodes of cloud service pools reimage (the service refuses it for virtual machine pools).
+CLOUD_SERVICE_POOL: dict[str, Any] = {"vmSize": "small", "cloudServiceConfiguration": {"osFamily": "5"}}
+
+
 @asynccontextmanager
-async def sandboxed(folder: Path, **overrides: Any) -> AsyncIterator[tuple[SharedEmulator, SignedApi]]:
+async def sandboxed(
+    folder: Path, machines: dict[str, Any] | None = None, **overrides: Any
+) -> AsyncIterator[tuple[SharedEmulator, SignedApi]]:
     """The MCP server's way of hosting a folder, with the sandbox on."""
     config = fast_config(data_dir=folder, sandbox="on", **overrides)
     async with process(config) as (host, api):
         r = await api.post(
-            "/pools",
-            {
-                "id": "p1",
-                "vmSize": "standard_d2s_v3",
-                "virtualMachineConfiguration": {
-                    "imageReference": {
-                        "publisher": "canonical",
-                        "offer": "0001-com-ubuntu-server-jammy",
-                        "sku": "22_04-lts",
-                    },
-                    "nodeAgentSKUId": "batch.node.ubuntu 22.04",
-                },
-                "targetDedicatedNodes": 1,
-                "taskSlotsPerNode": 4,
-            },
+            "/pools", {"id": "p1", **(machines or VM_POOL), "targetDedicatedNodes": 1, "taskSlotsPerNode": 4}
         )
         assert r.status_code == 201, r.text
         await api.wait("/pools/p1/nodes", lambda b: bool(b["value"]) and b["value"][0]["state"] == "idle")
@@ -266,7 +265,7 @@ async def test_resource_files_come_only_from_where_the_task_could_read(tmp_path:
 async def test_a_reimaged_node_gets_a_fresh_sandbox_over_its_new_folder(tmp_path: Path, kind: str) -> None:
     """One sandbox serves all of a node's tasks; a reimage makes a new node folder, and the next
     task must run (and write) in that one, not in the folder that was removed."""
-    async with sandboxed(tmp_path / "emu") as (_, api):
+    async with sandboxed(tmp_path / "emu", CLOUD_SERVICE_POOL) as (_, api):
         first = await run(api, "t1", "/bin/sh -c 'echo one > out.txt'")
         node = first["nodeInfo"]["nodeId"]
         assert (await api.post(f"/pools/p1/nodes/{node}/reimage")).status_code == 202

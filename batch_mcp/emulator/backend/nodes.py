@@ -185,7 +185,23 @@ class NodeOps(BackendBase):
         self.save(node)
         return node
 
-    def reimage_node(self, pool_id: str, node_id: str, params: dict[str, Any] | None) -> Entity:
+    def reimage_node(
+        self, pool_id: str, node_id: str, params: dict[str, Any] | None, *, virtual_machines: bool = False
+    ) -> Entity:
+        """Up to 2024-02-01.19.0 only nodes of cloud service pools reimage: the service refuses it for
+        virtual machine pools (409 OperationNotValidOnNode) and nothing happens to the node. From
+        2024-07-01.20.0 on (no cloud service pools left), virtual machine nodes reimage too."""
+        self.get_node(pool_id, node_id)
+        if not virtual_machines and not self.cloud_service_pool(pool_id):
+            raise errors.conflict(
+                "OperationNotValidOnNode",
+                "The specified operation is not valid on the node.",
+                {
+                    "Reason": "Reimage is only for nodes of cloudServiceConfiguration pools in this api-version; "
+                    "for a node of a virtualMachineConfiguration pool, reboot it, remove it from the pool, "
+                    "or use api-version 2024-07-01.20.0 or later."
+                },
+            )
         return self.reboot_node(pool_id, node_id, params, reimage=True)
 
     def begin_restart(self, node: Entity, reimage: bool, now: float) -> None:

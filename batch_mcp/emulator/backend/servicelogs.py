@@ -10,6 +10,8 @@ storage account, so the container is a folder in its state folder:
         startup/stdout.txt       the start task's output, when it was written within the time range
         startup/stderr.txt
 
+An account URL with no container path stands for the account's root container (`$root`).
+
 The answer counts exactly the files written. The URL's query (a SAS token) is never stored.
 """
 
@@ -27,6 +29,8 @@ from batch_mcp.emulator.nodefs import safe_name
 from batch_mcp.emulator.store import Entity
 from batch_mcp.emulator.timefmt import iso, parse_iso
 
+ROOT_CONTAINER = "$root"
+
 
 class ServiceLogOps(BackendBase):
     @property
@@ -36,8 +40,9 @@ class ServiceLogOps(BackendBase):
     def container_folder(self, container_url: str) -> Path:
         """The local folder standing for a blob container URL (scheme and query dropped)."""
         parts = urlsplit(container_url)
-        segments = [unquote(s) for s in parts.path.split("/") if s and s not in (".", "..")]
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not segments:
+        # An account URL with no container names the account's root container, as Blob storage reads it.
+        segments = [unquote(s) for s in parts.path.split("/") if s and s not in (".", "..")] or [ROOT_CONTAINER]
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise errors.invalid_property(
                 "containerUrl",
                 "(hidden)",
