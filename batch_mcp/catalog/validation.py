@@ -7,6 +7,7 @@ model can correct the call on its next turn. Values of secret-looking fields are
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -56,7 +57,13 @@ def json_path(parts: Iterable[Any]) -> str:
 def _shown(value: Any, field: str | None) -> str:
     if field and is_secret_field(field):
         return "(hidden)"
-    text = redact_text(repr(value))
+    # strings quoted as before ('x'); anything else as the JSON the caller wrote (null, true, {...})
+    shown = (
+        repr(value)
+        if isinstance(value, str)
+        else json.dumps(value, ensure_ascii=False, default=repr, separators=(",", ":"))
+    )
+    text = redact_text(shown)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -146,8 +153,19 @@ def validation_errors(validator: Draft202012Validator, arguments: Mapping[str, A
     if broken:
         return broken[:MAX_ERRORS]
     errors = sorted(validator.iter_errors(arguments), key=lambda e: (list(e.absolute_path), e.validator))
-    problems = list(dict.fromkeys(describe(e, arguments) for e in errors))  # each missing field once
-    return problems[:MAX_ERRORS]
+    best: dict[str, tuple[int, str]] = {}  # one line per field: the rule that says most about it
+    for error in errors:
+        line = describe(error, arguments)
+        where = line.split(": ", 1)[0]
+        rank = _RULE_RANK.get(str(error.validator), len(_RULE_RANK))
+        if where not in best or rank < best[where][0]:
+            best[where] = (rank, line)
+    return [line for _, line in best.values()][:MAX_ERRORS]
+
+
+# Rules in the order that tells a caller most about a bad value: its type, its allowed values, its
+# shape (an id pattern says the length too), then bounds.
+_RULE_RANK = {"type": 0, "enum": 1, "const": 1, "pattern": 2, "format": 2}
 
 
 def _in_secret_pair(arguments: Any, path: list[Any]) -> bool:

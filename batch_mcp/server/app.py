@@ -29,7 +29,7 @@ from batch_mcp.server.confirmations import ConfirmState, InMemoryUsedStates, Use
 from batch_mcp.server.resources import resource_handlers
 from batch_mcp.server.runtime import BackendUnavailable, Runtime
 from batch_mcp.server.selection import Selection
-from batch_mcp.server.server_tools import ServerTool
+from batch_mcp.server.server_tools import NeedsInput, ServerTool
 from batch_mcp.server.users import current_user
 from batch_mcp.server.workflows.prompts import prompt_handlers, workflow_prompts
 from batch_mcp.settings import Settings
@@ -52,15 +52,6 @@ INSTRUCTIONS = (
     "Azure Batch tools. Ids come from the *_list tools. Destructive calls ask the user to confirm; scale tools "
     "take dry_run. Tools not listed here: batch_tools, then batch_call. Collapsed schema stubs: batch_schema."
 )
-
-
-class NeedsInput(Exception):
-    """Ask the user through an InputRequiredResult (2026-07-28 clients)."""
-
-    def __init__(self, question: str, bound: str = "") -> None:
-        super().__init__(question)
-        self.question = question
-        self.bound = bound
 
 
 @dataclass

@@ -26,7 +26,7 @@ from batch_mcp.server import lean, render
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.errors import batch_error_text
 from batch_mcp.server.guardrails import Confirm, DryRun, Guardrails, Refuse
-from batch_mcp.server.server_tools import AnyTool, CallContext, ServerTool
+from batch_mcp.server.server_tools import AnyTool, CallContext, NeedsInput, ServerTool
 from batch_mcp.server.summary import summarize
 
 if TYPE_CHECKING:
@@ -132,6 +132,8 @@ class Engine:
                 render.error_result(batch_error_text(tool.name, exc, binding=binding)),
                 request_id=getattr(exc, "request_id", None),
             )
+        except NeedsInput:  # a routed call's question for the user (2026-07-28): the MCP handler asks it
+            raise
         except Exception as exc:  # a fault of ours: a tool error for the model, the traceback for the log
             logger.exception("%s failed unexpectedly", tool.name)
             text = f"{tool.name} failed inside batch-mcp ({type(exc).__name__}); it may or may not have reached Batch."

@@ -131,8 +131,8 @@ async def _impact(look: Lookups, tool: str, args: Mapping[str, Any], title: str)
         )
     if tool == "pool_stop_resize":
         info = await look.get("pool_get", {"pool_id": pool})
-        if info.get("allocationState") == "steady":
-            raise NothingToDo(f"pool {pool} is not resizing (its allocation state is steady)")
+        if info.get("allocationState") in ("steady", "stopping"):
+            raise NothingToDo(f"pool {pool} is not resizing (its allocation state is {info.get('allocationState')})")
         return (
             f"Stop resizing pool {pool}? It stays at {info.get('currentDedicatedNodes', 0)} dedicated and "
             f"{info.get('currentLowPriorityNodes', 0)} spot node(s) instead of the target "
@@ -337,9 +337,15 @@ async def scale_plan(look: Lookups, tool: str, args: Mapping[str, Any], max_node
             plan["nodeChoice"] = "Batch picks the nodes; estimated as the least busy"
     elif tool == "pool_remove_nodes":
         wanted = set(args.get("nodeList") or [])
-        nodes_going = [n for n in await look.nodes(pool_id) if n.get("id") in wanted]
+        pool_nodes = await look.nodes(pool_id)
+        nodes_going = [n for n in pool_nodes if n.get("id") in wanted]
         unknown = sorted(wanted - {n.get("id") for n in nodes_going})
-        if unknown:
+        if unknown and len(pool_nodes) < NODE_SCAN_LIMIT:  # every node was read: they are not there
+            result.refusal = (
+                f"{tool}: pool {pool_id} has no node {', '.join(unknown)}; Batch would answer 404 NodeNotFound "
+                "(node_list names its nodes)."
+            )
+        elif unknown:
             result.batch_would_refuse = f"not nodes of this pool: {', '.join(unknown)}"
         elif pool.get("allocationState") != "steady":
             result.batch_would_refuse = f"the pool is {pool.get('allocationState')}; Batch answers 409 until steady"

@@ -20,6 +20,7 @@ SAME_AS_CREATION = ("stateTransitionTime", "allocationStateTransitionTime")
 # Top-level fields that repeat a sibling whenever they equal it (slot counts match task counts while
 # every task takes one slot), so the same numbers are not sent twice.
 SAME_AS_SIBLING = {"taskSlotCounts": "taskCounts"}
+ITEM_LINK = "location"  # the URL of each entity a collection call created
 # Top-level bookkeeping of an entity (used for conditional requests, which `select` can still get).
 BOOKKEEPING = ("eTag", "lastModified")
 SHOWN_FIELDS = 8  # left-out fields a note names before it just counts them
@@ -84,6 +85,13 @@ def lean(entity: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         if key in out:
             del out[key]
             left_out[key] = None
+    results = out.get("value")
+    if isinstance(results, list):  # per-item results of a collection call (task_add_collection)
+        for item in results:
+            for key in (*BOOKKEEPING, ITEM_LINK):
+                if isinstance(item, dict) and key in item:
+                    del item[key]
+                    left_out[key] = None
     return out, list(left_out)
 
 
@@ -142,7 +150,7 @@ def left_out_note(names: Iterable[str], *, selectable: bool = True) -> str:
     links = defaults = 0
     bookkeeping: list[str] = []
     for name in dict.fromkeys(names):
-        if name in SERVICE_LINKS or name.startswith("odata."):
+        if name in SERVICE_LINKS or name == ITEM_LINK or name.startswith("odata."):
             links += 1
         elif name in BOOKKEEPING:
             bookkeeping.append(name)

@@ -64,9 +64,32 @@ def list_result(headline: str, shaped: Mapping[str, Any], *, note: str = "") -> 
     if summary:
         partial = "" if summary.get("complete", True) else " (not all matches counted: count_all=true counts them all)"
         lines.append("summary " + minified(summary) + partial)
-    lines.extend(minified(compact(item)) for item in safe.get("items", []))
+    items = [minified(compact(item)) for item in safe.get("items", [])]
+    tail = []
     if safe.get("continuation"):
-        lines.append(f'more: call again with continuation="{safe["continuation"]}"')
+        tail.append(f'more: call again with continuation="{safe["continuation"]}"')
     if note:
-        lines.append(note)
-    return text_result("\n".join(lines), structured=safe)
+        tail.append(note)
+    if sum(len(line) + 1 for line in [*lines, *items, *tail]) > TEXT_LIMIT:
+        return text_result("\n".join(_items_that_fit(lines, items)), structured=safe)
+    return text_result("\n".join([*lines, *items, *tail]), structured=safe)
+
+
+def _items_that_fit(head: list[str], items: list[str]) -> list[str]:
+    """A page too long for one reply, cut after the last whole item that fits, with the max_results
+    that fits. No continuation: it would page on after the items not shown."""
+    budget = TEXT_LIMIT - sum(len(line) + 1 for line in head) - 200
+    shown: list[str] = []
+    for item in items:
+        budget -= len(item) + 1
+        if budget < 0:
+            break
+        shown.append(item)
+    if not shown:  # one item alone is too long: cut it, as any other reply
+        return [*head, *items[:1]]
+    return [
+        *head,
+        *shown,
+        f"[cut: {len(shown)} of {len(items)} items fit in one reply; list again with max_results={len(shown)} "
+        "(or select fewer fields), then page on]",
+    ]

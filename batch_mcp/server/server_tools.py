@@ -37,6 +37,16 @@ async def no_progress(progress: float, total: float | None = None, message: str 
     return None
 
 
+class NeedsInput(Exception):
+    """Ask the user through an InputRequiredResult (2026-07-28 clients): control flow that leaves the
+    call, through any router that runs it, up to the MCP handler, never a tool's fault."""
+
+    def __init__(self, question: str, bound: str = "") -> None:
+        super().__init__(question)
+        self.question = question
+        self.bound = bound
+
+
 class ToolHost(Protocol):
     """What a tool's handler may use of the engine that runs it."""
 

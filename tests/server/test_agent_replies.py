@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -268,3 +269,152 @@ async def test_a_selected_field_that_comes_back_missing_is_named(tmp_path: Path,
         assert "Not in the reply: stat" in typo, typo
         fine = text(await call(client, "task_list", {"job_id": "j", "select": "id,state"}))
         assert "Not in the reply" not in fine, fine
+
+
+async def test_waiting_on_a_job_whose_nodes_cannot_run_tasks_points_to_the_start_task_log(
+    tmp_path: Path, era: str
+) -> None:
+    """Every node of the pool failed its start task: the job's tasks never start, and 'call wait_for
+    again' was no help. The timeout says so and names a node whose startup/stderr.txt tells why."""
+    async with connect(make_settings(tmp_path), era) as client:
+        pool = {"id": "broken", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 1}
+        pool["virtualMachineConfiguration"] = IMAGE
+        pool["startTask"] = {"commandLine": "/bin/sh -c 'echo boom >&2; exit 3'", "waitForSuccess": True}
+        assert not (await call(client, "pool_add", pool)).is_error
+        steady = text(await call(client, "wait_for", {"pool_id": "broken", "timeout": 30}))
+        assert steady.startswith("Stopped") and "startup/stderr.txt" in steady, steady
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "broken"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        reply = text(await call(client, "wait_for", {"job_id": "j", "timeout": 1}))
+        assert reply.startswith("Timed out") and "call wait_for again" not in reply, reply
+        assert "no node of pool broken can run tasks" in reply and "startup/stderr.txt" in reply, reply
+        node = re.search(r"node_id=([^,\s)]+)", reply)
+        assert node, reply
+        tail = await call(
+            client, "file_tail", {"pool_id": "broken", "node_id": node.group(1), "file_path": "startup/stderr.txt"}
+        )
+        assert "boom" in text(tail), text(tail)
+
+
+async def test_a_bad_value_is_told_once_per_field_in_json(tmp_path: Path, era: str) -> None:
+    """'' for an id broke two rules and got two lines for one field; null, true and objects were
+    shown as Python (None, True, {'A': '1'}) to a model that writes JSON."""
+    async with connect(make_settings(tmp_path), era) as client:
+        empty = text(await call(client, "task_get", {"job_id": "", "task_id": "t"}))
+        assert empty.count("$.job_id") == 1 and "expected an id of 1 to 64" in empty, empty
+        null = text(await call(client, "task_get", {"job_id": None, "task_id": "t"}))
+        assert "got null" in null, null
+        env = {"job_id": "j", "id": "t", "commandLine": "x", "environmentSettings": {"A": "1"}}
+        shown = text(await call(client, "task_add", env))
+        assert 'got {"A":"1"}' in shown, shown
+        flag = text(await call(client, "pool_resize", {"pool_id": "local", "targetDedicatedNodes": True}))
+        assert "got true" in flag, flag
+
+
+async def test_removing_nodes_a_pool_does_not_have_asks_nobody(tmp_path: Path, era: str) -> None:
+    """pool_remove_nodes with a node id the pool does not have asked the user '1 -> 1 node(s) ...
+    Continue?' and then failed with 404: a question for a call that cannot succeed. The plan already
+    knows (it lists the pool's nodes): refused at once, naming the ids. A real node still asks."""
+    questions: list[str] = []
+
+    async def confirm(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        questions.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    async with connect(make_settings(tmp_path), era, elicitation=confirm) as client:
+        for dry_run in (True, False):
+            args = {"pool_id": "local", "nodeList": ["nonode"], "dry_run": dry_run}
+            result = await call(client, "pool_remove_nodes", args)
+            assert result.is_error and "nonode" in text(result) and "node_list" in text(result), text(result)
+        assert questions == []
+        node = ((await call(client, "node_list", {"pool_id": "local"})).structured_content or {})["items"][0]["id"]
+        result = await call(client, "pool_remove_nodes", {"pool_id": "local", "nodeList": [node]})
+        assert len(questions) == 1 and "declined" in text(result), text(result)
+
+
+async def test_task_diagnose_says_batchs_failure_message_once(tmp_path: Path, era: str) -> None:
+    """The verdict quotes the failure ('Batch could not run the command: CommandProgramNotFound: The
+    program ... was not found.') and the task line under it repeated the same message. The text says
+    it once; structuredContent keeps failureInfo whole."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        missing = {"job_id": "j", "id": "t", "commandLine": "no-such-program-here --flag"}
+        assert not (await call(client, "task_add", missing)).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "t"}, lambda t: t.get("state") == "completed")
+        result = await call(client, "task_diagnose", {"job_id": "j", "task_id": "t"})
+        reply = text(result)
+        message = ((result.structured_content or {})["task"]["failureInfo"])["message"]
+        assert message and reply.count(message) == 1 and "CommandProgramNotFound" in reply, reply
+
+
+async def test_a_list_too_long_for_one_reply_is_cut_between_items_and_says_how_many_fit(
+    tmp_path: Path, era: str
+) -> None:
+    """task_list with max_results=1000 on a big job was cut at 60,000 characters mid-item, taking
+    the continuation line with it; the cut told the model to narrow the call but not by how much.
+    The reply ends on a whole item and names the max_results that fits (paging on from a cut page
+    would skip the items not shown, so no continuation is offered)."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        template = {
+            "id": "a-task-id-as-long-as-batch-allows-it-to-be-for-this-test-{value:06d}",
+            "commandLine": "/bin/true",
+        }
+        submitted = await call(client, "tasks_submit", {"job_id": "j", "template": template, "range": [1, 1200]})
+        assert not submitted.is_error, text(submitted)
+        reply = text(await call(client, "task_list", {"job_id": "j", "max_results": 1000}))
+        shown = [line for line in reply.splitlines() if line.startswith('{"id":')]
+        assert all(line.endswith("}") for line in shown), reply[-300:]
+        fits = re.search(r"max_results=(\d+)", reply.splitlines()[-1])
+        assert fits and int(fits.group(1)) == len(shown) < 1000, reply.splitlines()[-1]
+        assert "continuation=" not in reply
+
+
+async def test_a_destructive_call_through_batch_call_asks_the_user_in_both_eras(tmp_path: Path, era: str) -> None:
+    """In the 2026-07-28 era the question travels as an InputRequiredResult, raised from inside the
+    routed call: batch_call caught it as a fault of its own ('failed inside batch-mcp (NeedsInput)'),
+    so no hidden destructive tool (pool_stop_resize, file and schedule deletes) could run at all."""
+    from tests.server.conftest import answering
+
+    asker = answering(True)
+    async with connect(make_settings(tmp_path, toolsets=["default"]), era, elicitation=asker) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "task_add", {"job_id": "j", "id": "t", "commandLine": "/bin/true"})).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "t"}, lambda t: t.get("state") == "completed")
+        target = {"job_id": "j", "task_id": "t", "file_path": "stdout.txt"}
+        result = await call(client, "batch_call", {"name": "task_file_delete", "arguments": target})
+        assert not result.is_error and "failed inside" not in text(result), text(result)
+        assert len(asker.questions) == 1 and "stdout.txt" in asker.questions[0], asker.questions
+        gone = await call(client, "task_file_get", target)
+        assert gone.is_error and "FileNotFound" in text(gone), text(gone)
+
+
+async def test_stopping_a_resize_that_is_already_stopping_asks_nothing(tmp_path: Path, era: str) -> None:
+    """A second pool_stop_resize while the first is still stopping asked 'Stop resizing pool p?' again,
+    then Batch answered 409 PoolNotResizing."""
+    from tests.server.conftest import answering
+
+    asker = answering(True)
+    settings = make_settings(tmp_path, emulator_transition_delay=2)
+    async with connect(settings, era, elicitation=asker) as client:
+        pool = {"id": "p", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 4}
+        pool["virtualMachineConfiguration"] = IMAGE
+        assert not (await call(client, "pool_add", pool)).is_error
+        assert not (await call(client, "pool_stop_resize", {"pool_id": "p"})).is_error
+        state = (await call(client, "pool_get", {"pool_id": "p", "select": "allocationState"})).structured_content
+        assert (state or {}).get("allocationState") == "stopping", state
+        again = await call(client, "pool_stop_resize", {"pool_id": "p"})
+        assert again.is_error and "nothing to do" in text(again), text(again)
+        assert len(asker.questions) == 1, asker.questions
+
+
+async def test_an_add_collection_reply_keeps_what_each_task_got_not_its_bookkeeping(tmp_path: Path, era: str) -> None:
+    """task_add_collection (through batch_call) answered each task's eTag, lastModified and URL, which a
+    model cannot use; each task's status and id (and error) are what it decides on."""
+    async with connect(make_settings(tmp_path, toolsets=["default"]), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        tasks = {"job_id": "j", "value": [{"id": "a", "commandLine": "/bin/true"}]}
+        result = await call(client, "batch_call", {"name": "task_add_collection", "arguments": tasks})
+        reply = text(result)
+        assert '"status":"success"' in reply and '"taskId":"a"' in reply, reply
+        assert "eTag" not in reply and "lastModified" not in reply and "http" not in reply, reply

@@ -199,7 +199,11 @@ def _tail_data(tail: Tail) -> dict[str, Any]:
 
 
 def _text(data: Mapping[str, Any], tails: Mapping[str, Tail | None]) -> str:
-    lines = [data["verdict"], render.minified(render.compact(redact(dict(data["task"]))))]
+    task = dict(data["task"])
+    failure = task.get("failureInfo")
+    if isinstance(failure, Mapping) and failure.get("message") and str(failure["message"]) in data["verdict"]:
+        task["failureInfo"] = {k: v for k, v in failure.items() if k != "message"}  # the verdict quotes it
+    lines = [data["verdict"], render.minified(render.compact(redact(task)))]
     for note in data.get("notes", []):
         lines.append(f"note: {note}")
     for name, tail in tails.items():

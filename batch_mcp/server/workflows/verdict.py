@@ -158,7 +158,12 @@ def _waiting(facts: Facts, retries: int) -> str:
     usable = nodes.get("idle", 0) + nodes.get("running", 0)
     if not usable:
         if any(state in BROKEN_NODE_STATES for state in nodes):
-            return f"Waiting: no node of pool {pool_id} can run tasks ({_states(nodes)})."
+            log = (
+                "; a failed start task's log is startup/stderr.txt on its node (file_tail with pool_id, node_id)"
+                if nodes.get("startTaskFailed")
+                else ""
+            )
+            return f"Waiting: no node of pool {pool_id} can run tasks ({_states(nodes)}){log}."
         return f"Waiting for pool {pool_id}'s nodes to become ready ({_states(nodes)})."
     if not nodes.get("idle"):
         return f"Waiting for a free slot: all usable nodes of pool {pool_id} are busy ({_states(nodes)})."

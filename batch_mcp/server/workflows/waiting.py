@@ -7,6 +7,7 @@ reply is the current state, and the model can simply call again.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,6 +41,7 @@ TASK_STEPS = ("active", "preparing", "running", "completed")
 JOB_READ_EVERY = 10  # polls between reads of a waited job's own state
 SHOWN_FAILED = 10  # failed tasks a wait names
 BLOCKED_SAMPLE = 100  # active tasks read for failed dependencies when a job's wait times out
+NODE_SAMPLE = 100  # nodes read, when a job's wait times out with nothing running, to see if any can run tasks
 FAILED_SAMPLE = 1000  # failed task ids read alongside (one page)
 BROKEN = {state.lower() for state in BROKEN_NODE_STATES}  # node counts and node lists spell states differently
 SETTLING = {state.lower() for state in WAITING_NODE_STATES}
@@ -191,7 +193,6 @@ class JobTarget:
             self.failed[str(line["id"])] = line
         return fresh
 
-
     async def stuck(self, reading: Reading) -> str | None:
         """Active tasks that wait on failed tasks never run as things stand, so a job with failures,
         active tasks and nothing running is checked: two reads, once, when the wait times out."""
@@ -224,7 +225,6 @@ class JobTarget:
             f"{', ...' if len(blocked) > 3 else ''}): rerun the failed tasks (task_reactivate) or end the job"
         )
 
-
     async def _poolless(self) -> str | None:
         """Active tasks and nothing running: a pool with no nodes that asks for none never starts
         them (two reads, once, when the wait times out)."""
@@ -240,12 +240,34 @@ class JobTarget:
             if exc.status == 404:
                 return f"its pool {pool_id} does not exist, so the tasks never start: create it (pool_add)"
             raise
-        if pool.get("enableAutoScale") or any(int(pool.get(size) or 0) for size in sizes):
+        if pool.get("enableAutoScale"):
             return None
-        return (
-            f"pool {pool_id} has no nodes and asks for none, so the tasks never start: grow it (pool_resize) or "
-            "enable autoscale"
+        if not any(int(pool.get(size) or 0) for size in sizes):
+            return (
+                f"pool {pool_id} has no nodes and asks for none, so the tasks never start: grow it (pool_resize) "
+                "or enable autoscale"
+            )
+        return await self._unusable_nodes(pool_id)
+
+    async def _unusable_nodes(self, pool_id: str) -> str | None:
+        """Every node of the pool in a state that runs no task (a failed start task, unusable): one
+        more read, of up to NODE_SAMPLE nodes."""
+        page = await self.look.client.list(
+            "node_list", {"pool_id": pool_id, "select": "id,state"}, max_items=NODE_SAMPLE
         )
+        nodes = page.items
+        if not nodes or page.continuation or any(str(n.get("state", "")).lower() not in BROKEN for n in nodes):
+            return None
+        states = Counter(str(n.get("state")) for n in nodes)
+        counted = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+        first = next((n for n in nodes if str(n.get("state", "")).lower() == "starttaskfailed"), None)
+        why = (
+            f": a start task failed; its log says why (file_tail with pool_id={pool_id}, node_id={first.get('id')}, "
+            "file_path=startup/stderr.txt)"
+            if first
+            else ""
+        )
+        return f"no node of pool {pool_id} can run tasks ({counted}), so the tasks never start{why}"
 
 
 def _failed_dependency(depends_on: Mapping[str, Any], failed_ids: set[str]) -> str | None:
@@ -313,7 +335,10 @@ def _pool_problem(pool: Mapping[str, Any], nodes: Mapping[str, int], errors: lis
         return f"resize error {first.get('code')}: {short(first.get('message'), 160)}"
     broken = {state: n for state, n in nodes.items() if state.lower() in BROKEN}
     if broken:
-        return "node(s) that cannot run tasks: " + ", ".join(f"{n} {state}" for state, n in sorted(broken.items()))
+        said = "node(s) that cannot run tasks: " + ", ".join(f"{n} {state}" for state, n in sorted(broken.items()))
+        if any(state.lower() == "starttaskfailed" for state in broken):
+            said += "; a failed start task's log is startup/stderr.txt on its node (file_tail with pool_id, node_id)"
+        return said
     for kind, current, target in (
         ("dedicated", "currentDedicatedNodes", "targetDedicatedNodes"),
         ("spot", "currentLowPriorityNodes", "targetLowPriorityNodes"),

@@ -54,6 +54,7 @@ def test_running_and_waiting_states() -> None:
     assert "resizing to 2" in verdict(Facts(task=waiting, job={"state": "active"}, pool=resizing))
     broken = verdict(Facts(task=waiting, job={"state": "active"}, pool=pool, pool_nodes={"startTaskFailed": 2}))
     assert "no node of pool p can run tasks" in broken
+    assert "startup/stderr.txt" in broken and "file_tail" in broken  # where the reason is, in one more call
     busy = verdict(Facts(task=waiting, job={"state": "active"}, pool=pool, pool_nodes={"running": 2}))
     assert "busy" in busy
     assert "job is disabled" in verdict(Facts(task=waiting, job={"state": "disabled"}))
