@@ -418,3 +418,31 @@ async def test_an_add_collection_reply_keeps_what_each_task_got_not_its_bookkeep
         reply = text(result)
         assert '"status":"success"' in reply and '"taskId":"a"' in reply, reply
         assert "eTag" not in reply and "lastModified" not in reply and "http" not in reply, reply
+
+
+async def test_task_diagnose_shows_the_line_its_verdict_quotes_once(tmp_path: Path, era: str) -> None:
+    """The verdict quotes the last line of stderr ('Its stderr ends with: fatal: disk full.') and the
+    stderr tail under it showed that line again; a one-line stderr was sent twice whole. The tail now
+    stops before the quoted line and says so; structuredContent keeps the tail whole."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        commands = {
+            "one": "/bin/sh -c 'echo starting; echo ValueError: bad input >&2; exit 3'",
+            "many": "/bin/sh -c 'echo warn 1 >&2; echo warn 2 >&2; echo fatal: disk full >&2; exit 1'",
+        }
+        for task_id, command in commands.items():
+            assert not (await call(client, "task_add", {"job_id": "j", "id": task_id, "commandLine": command})).is_error
+        for task_id, last in (("one", "ValueError: bad input"), ("many", "fatal: disk full")):
+            await wait_until(
+                client, "task_get", {"job_id": "j", "task_id": task_id}, lambda t: t.get("state") == "completed"
+            )
+            result = await call(client, "task_diagnose", {"job_id": "j", "task_id": task_id})
+            reply = "\n".join(line for line in text(result).splitlines() if not line.startswith("{"))  # not the task
+            assert f"Its stderr ends with: {last}." in reply and reply.count(last) == 1, reply
+            assert (result.structured_content or {})["tails"]["stderr.txt"]["text"].rstrip().endswith(last)
+        assert "--- stderr.txt (22 bytes): quoted above ---" in text(
+            result := await call(client, "task_diagnose", {"job_id": "j", "task_id": "one"})
+        ), text(result)
+        assert "starting" in text(result)  # stdout's last line is not quoted (stderr has text): shown whole
+        many = text(await call(client, "task_diagnose", {"job_id": "j", "task_id": "many"}))
+        assert "(all 3 lines, 31 bytes; the last one is quoted above) ---\nwarn 1\nwarn 2\n---" in many, many
