@@ -446,3 +446,18 @@ async def test_task_diagnose_shows_the_line_its_verdict_quotes_once(tmp_path: Pa
         assert "starting" in text(result)  # stdout's last line is not quoted (stderr has text): shown whole
         many = text(await call(client, "task_diagnose", {"job_id": "j", "task_id": "many"}))
         assert "(all 3 lines, 31 bytes; the last one is quoted above) ---\nwarn 1\nwarn 2\n---" in many, many
+
+
+async def test_an_empty_output_is_called_empty_once(tmp_path: Path, era: str) -> None:
+    """task_file_get of an empty stdout.txt answered 'stdout.txt: bytes 0--1 of 0' and a blank line;
+    task_diagnose said 'Its stderr and stdout are empty.' and then '--- stderr.txt: empty ---' and
+    '--- stdout.txt: empty ---' under it."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        add = {"job_id": "j", "id": "t", "commandLine": "/bin/sh -c 'exit 4'"}
+        assert not (await call(client, "task_add", add)).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "t"}, lambda t: t.get("state") == "completed")
+        empty = await call(client, "task_file_get", {"job_id": "j", "task_id": "t", "file_path": "stdout.txt"})
+        assert not empty.is_error and text(empty) == "stdout.txt: empty (0 bytes).", text(empty)
+        reply = text(await call(client, "task_diagnose", {"job_id": "j", "task_id": "t"}))
+        assert "Its stderr and stdout are empty." in reply and reply.count("empty") == 1, reply

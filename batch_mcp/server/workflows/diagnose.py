@@ -212,7 +212,8 @@ def _text(data: Mapping[str, Any], tails: Mapping[str, Tail | None]) -> str:
         if tail.binary:
             lines.append(f"--- {name}: binary, {tail.size} bytes ---")
         elif not tail.size:
-            lines.append(f"--- {name}: empty ---")
+            if not _said_empty(name, data["verdict"]):
+                lines.append(f"--- {name}: empty ---")
         else:
             scope = f"last {tail.lines} lines" if tail.more else f"all {tail.lines} lines"
             shown = _unquoted(tail.text, QUOTED_AS.get(name.rsplit(" ", 1)[-1], ""), data["verdict"])
@@ -230,6 +231,13 @@ def _text(data: Mapping[str, Any], tails: Mapping[str, Tail | None]) -> str:
 # How the verdict quotes the last line of each tail (see verdict._output and verdict._node_note).
 QUOTED_AS = {"stderr.txt": "Its stderr ends with: ", "stdout.txt": "stdout ends with: "}
 QUOTED_AS[START_TASK_STDERR] = "its stderr ends with: "
+
+
+def _said_empty(name: str, said: str) -> bool:
+    """Whether the verdict already says this tail is empty (see verdict._output)."""
+    if name == "stderr.txt":
+        return "Its stderr is empty" in said or "Its stderr and stdout are empty" in said
+    return name == "stdout.txt" and "Its stderr and stdout are empty" in said
 
 
 def _unquoted(text: str, prefix: str, said: str) -> str | None:

@@ -130,8 +130,11 @@ async def _refuse_missing(ctx: Any, prompt: str, argument: str, value: str) -> N
     if argument not in READS:
         return
     tool, kind, lister = READS[argument]
+    ready = getattr(ctx.lifespan_context, "ready", None)
+    if ready is None:  # a server without a Batch backend (prompts alone) has no one to ask
+        return
     try:
-        live = await ctx.lifespan_context.ready()
+        live = await ready()
         await live.engine.client.call(tool, {argument: value, "select": "id"})
     except BatchServiceError as exc:
         if exc.status == 404:
