@@ -164,6 +164,8 @@ async def _impact(look: Lookups, tool: str, args: Mapping[str, Any], title: str)
         if state in already:
             raise NothingToDo(f"job {job} {already[state]}")
         counts = await look.task_counts(job)
+        if tool == "job_delete" and not sum(counts[k] for k in ("active", "running", "completed")):
+            return f"Delete job {job}? It has no tasks. This cannot be undone."
         if tool == "job_delete":
             return (
                 f"Delete job {job} and all its {sum(counts[k] for k in ('active', 'running', 'completed'))} "

@@ -10,7 +10,7 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.server.conftest import call, connect, make_settings, text, wait_until
+from tests.server.conftest import answering, call, connect, make_settings, text, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -440,9 +440,8 @@ async def test_task_diagnose_shows_the_line_its_verdict_quotes_once(tmp_path: Pa
             reply = "\n".join(line for line in text(result).splitlines() if not line.startswith("{"))  # not the task
             assert f"Its stderr ends with: {last}." in reply and reply.count(last) == 1, reply
             assert (result.structured_content or {})["tails"]["stderr.txt"]["text"].rstrip().endswith(last)
-        assert "--- stderr.txt (22 bytes): quoted above ---" in text(
-            result := await call(client, "task_diagnose", {"job_id": "j", "task_id": "one"})
-        ), text(result)
+        result = await call(client, "task_diagnose", {"job_id": "j", "task_id": "one"})
+        assert "--- stderr.txt (22 bytes): quoted above ---" in text(result), text(result)
         assert "starting" in text(result)  # stdout's last line is not quoted (stderr has text): shown whole
         many = text(await call(client, "task_diagnose", {"job_id": "j", "task_id": "many"}))
         assert "(all 3 lines, 31 bytes; the last one is quoted above) ---\nwarn 1\nwarn 2\n---" in many, many
@@ -461,3 +460,13 @@ async def test_an_empty_output_is_called_empty_once(tmp_path: Path, era: str) ->
         assert not empty.is_error and text(empty) == "stdout.txt: empty (0 bytes).", text(empty)
         reply = text(await call(client, "task_diagnose", {"job_id": "j", "task_id": "t"}))
         assert "Its stderr and stdout are empty." in reply and reply.count("empty") == 1, reply
+
+
+async def test_deleting_a_job_without_tasks_asks_without_counting_zeros(tmp_path: Path, era: str) -> None:
+    """The question read 'Delete job j and all its 0 task(s) (0 running, 0 waiting) together with
+    their output files on the nodes?': three zeros and files that do not exist."""
+    asker = answering(True)
+    async with connect(make_settings(tmp_path), era, elicitation=asker) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "job_delete", {"job_id": "j"})).is_error
+        assert asker.questions == ["Delete job j? It has no tasks. This cannot be undone."]
