@@ -470,3 +470,20 @@ async def test_deleting_a_job_without_tasks_asks_without_counting_zeros(tmp_path
         assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
         assert not (await call(client, "job_delete", {"job_id": "j"})).is_error
         assert asker.questions == ["Delete job j? It has no tasks. This cannot be undone."]
+
+
+async def test_wait_for_names_failed_tasks_once(tmp_path: Path, era: str) -> None:
+    """'Stopped ...: 30 of 30 task(s) failed: t1 (exit 1), ..., t10 (exit 10).' was followed by the
+    same ten tasks as JSON, each with state 'completed' and result 'failure' again (1,295 bytes for
+    277). The text names them once; structuredContent keeps the list with its times."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "w", "poolInfo": {"poolId": "local"}})).is_error
+        template = {"id": "t{value}", "commandLine": "/bin/sh -c 'exit {value}'"}
+        submitted = await call(client, "tasks_submit", {"job_id": "w", "template": template, "range": [1, 12]})
+        assert not submitted.is_error, text(submitted)
+        result = await call(client, "wait_for", {"job_id": "w", "timeout": 60})
+        reply = text(result)
+        assert "12 of 12 task(s) failed: t1 (exit 1), t2 (exit 2)" in reply, reply
+        assert reply.count("t2") == 1 and "failedTasks" not in reply, reply
+        failed = (result.structured_content or {})["state"]["failedTasks"]
+        assert len(failed) == 10 and all(t["at"] for t in failed), failed
