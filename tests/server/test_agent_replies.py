@@ -487,3 +487,25 @@ async def test_wait_for_names_failed_tasks_once(tmp_path: Path, era: str) -> Non
         assert reply.count("t2") == 1 and "failedTasks" not in reply, reply
         failed = (result.structured_content or {})["state"]["failedTasks"]
         assert len(failed) == 10 and all(t["at"] for t in failed), failed
+
+
+async def test_shrinking_a_pool_to_no_nodes_does_not_promise_another_node(tmp_path: Path, era: str) -> None:
+    """Resizing to 0 with tasks running asked: '2 running task(s) would be requeued: stopped now and
+    run again from the start on another node'; there is no other node. The question says they wait
+    until the pool grows. Terminating the job no longer counts '0 waiting task(s)'."""
+    asker = answering(False)
+    async with connect(make_settings(tmp_path), era, elicitation=asker) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        for task_id in ("a", "b"):
+            add = {"job_id": "j", "id": task_id, "commandLine": "sleep 30"}
+            assert not (await call(client, "task_add", add)).is_error
+            await wait_until(
+                client, "task_get", {"job_id": "j", "task_id": task_id}, lambda t: t.get("state") == "running"
+            )
+        result = await call(client, "pool_resize", {"pool_id": "local", "targetDedicatedNodes": 0})
+        assert "declined" in text(result), text(result)
+        [question] = asker.questions
+        assert "1 -> 0 node(s). 2 running task(s) would be requeued" in question, question
+        assert "another node" not in question and "they wait until it grows" in question, question
+        assert "declined" in text(await call(client, "job_terminate", {"job_id": "j"}))
+        assert asker.questions[-1].startswith("Terminate job j? 2 running task(s) are killed. The job"), asker.questions
