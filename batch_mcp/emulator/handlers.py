@@ -42,8 +42,9 @@ VM_REIMAGE_FROM = "2024-07-01.20.0"  # the first version whose reimage is for vi
 
 
 def wire(ctx: Ctx, entity: Entity, *, stats: bool = False) -> dict[str, Any]:
-    """The entity's stored body (current names; the response shaping gives the version's)."""
-    body = dict(entity.body)
+    """The entity's stored body (current names; the response shaping gives the version's), without
+    the user-account passwords a pool (or an auto pool) was created with: they are never read back."""
+    body = _without_passwords(entity.body)
     if stats:
         b = ctx.backend
         body["stats"] = {
@@ -53,6 +54,21 @@ def wire(ctx: Ctx, entity: Entity, *, stats: bool = False) -> dict[str, Any]:
             "task": b.task_stats,
         }[entity.kind](entity)
     return body
+
+
+def _without_passwords(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {key: _without_passwords(item) for key, item in value.items()}
+        accounts = out.get("userAccounts")
+        if isinstance(accounts, list):
+            out["userAccounts"] = [
+                {k: v for k, v in account.items() if k != "password"} if isinstance(account, dict) else account
+                for account in accounts
+            ]
+        return out
+    if isinstance(value, list):
+        return [_without_passwords(item) for item in value]
+    return value
 
 
 def is_read(ctx: Ctx) -> bool:

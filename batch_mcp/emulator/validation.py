@@ -37,15 +37,18 @@ def _loosen(node: Any, enums: bool = True) -> Any:
 
 
 @cache
-def body_validator(catalog_version: str, tool_name: str, strict: bool, enums: bool = True) -> Draft202012Validator:
+def body_validator(
+    catalog_version: str, tool_name: str, strict: bool, enums: bool = True, absent: frozenset[str] = frozenset()
+) -> Draft202012Validator:
     """The tool's full argument schema cut down to its body fields: the request model, with every
-    collapsed subtree expanded to its full, strict definition."""
+    collapsed subtree expanded to its full, strict definition. Fields in `absent` (which the
+    request's version does not have) are not required."""
     catalog = load_catalog(catalog_version)
     tool = catalog[tool_name]
     body_fields = {name for name, binding in tool.http.args.items() if binding.location == "body"}
     schema = copy.deepcopy(catalog.validation_schema(tool_name))
     schema["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k in body_fields}
-    schema["required"] = [r for r in schema.get("required", []) if r in body_fields]
+    schema["required"] = [r for r in schema.get("required", []) if r in body_fields and r not in absent]
     if not schema["required"]:
         del schema["required"]
     return make_validator(schema if strict else _loosen(schema, enums))
@@ -106,12 +109,20 @@ def coerce_scalars(schema: Any, value: Any, defs: dict[str, Any]) -> Any:
     return value
 
 
-def validate_body(catalog_version: str, tool_name: str, body: Any, *, strict: bool = True, enums: bool = True) -> None:
+def validate_body(
+    catalog_version: str,
+    tool_name: str,
+    body: Any,
+    *,
+    strict: bool = True,
+    enums: bool = True,
+    absent: frozenset[str] = frozenset(),
+) -> None:
     """Raise the service's 400 for the first problem with `body` (after reading numbers and
     booleans sent as strings, as the service does: `body` may be changed in place)."""
     if not isinstance(body, dict):
         raise errors.invalid_body("The request body must be a JSON object.")
-    validator = body_validator(catalog_version, tool_name, strict, enums)
+    validator = body_validator(catalog_version, tool_name, strict, enums, absent)
     schema = cast(dict[str, Any], validator.schema)  # ours is always an object schema, never a boolean one
     coerce_scalars(schema, body, schema.get("$defs", {}))
     problems = sorted(validator.iter_errors(body), key=lambda e: (e.validator != "required", list(e.absolute_path)))

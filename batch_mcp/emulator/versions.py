@@ -91,6 +91,12 @@ class ApiVersion:
             self._fields[label] = known
         return known
 
+    def missing(self, label: str | None) -> frozenset[str]:
+        """The fields other versions give a model that this version does not have."""
+        if label is None:
+            return frozenset()
+        return frozenset(TABLE["models"].get(label, {})).difference(self.fields(label))
+
     def query_parameters(self, method: str, path: str) -> set[str]:
         params = TABLE["query"].get(f"{method} {path}", {})
         return {q for q, runs in params.items() if runs == 1 or _in(runs, self.index)}

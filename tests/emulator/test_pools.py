@@ -133,3 +133,18 @@ async def test_a_negative_node_count_is_refused() -> None:
         assert response.status_code == 400 and response.json()["code"] == "InvalidPropertyValue"
         response = await api.post("/pools", {**ready_pool("q", nodes=1), "targetLowPriorityNodes": -2})
         assert response.status_code == 400 and response.json()["code"] == "InvalidPropertyValue"
+
+
+async def test_user_account_passwords_are_never_read_back() -> None:
+    accounts = [{"name": "render", "password": "pw-Secret-1", "elevationLevel": "admin"}]
+    async with running(fast_config(runner="instant")) as (_, api):
+        assert (await api.post("/pools", ready_pool("p", nodes=0, userAccounts=accounts))).status_code == 201
+        spec = ready_pool("x", 0, userAccounts=accounts)
+        spec.pop("id")
+        auto = {"autoPoolSpecification": {"poolLifetimeOption": "job", "pool": spec}}
+        assert (await api.post("/jobs", {"id": "j", "poolInfo": auto})).status_code == 201
+        replies = [await api.get("/pools/p"), await api.get("/pools"), await api.get("/jobs/j")]
+        for reply in replies:
+            assert reply.status_code == 200 and "pw-Secret-1" not in reply.text
+        pool = replies[0].json()
+        assert pool["userAccounts"] == [{"name": "render", "elevationLevel": "admin"}]

@@ -132,3 +132,54 @@ async def test_official_sdk_deallocates_and_starts_nodes_and_reads_64_bit_counte
     assert out["stats"].read_iops == 0  # type: ignore[attr-defined]
     assert {f.name: f.properties.content_length for f in out["files"]}["stdout.txt"] == 3  # type: ignore[attr-defined]
     assert out["task"].user_identity.auto_user.scope == models.AutoUserScope.POOL  # type: ignore[attr-defined]
+
+
+def drive_replacements(url: str) -> dict[str, object]:
+    client = BatchClient(endpoint=url, credential=AzureNamedKeyCredential(DEV_ACCOUNT_NAME, DEV_ACCOUNT_KEY))
+    client.create_pool(
+        models.BatchPoolCreateOptions(
+            id="p",
+            vm_size="standard_d2s_v3",
+            virtual_machine_configuration=models.VirtualMachineConfiguration(
+                image_reference=models.BatchVmImageReference(
+                    publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"
+                ),
+                node_agent_sku_id="batch.node.ubuntu 22.04",
+            ),
+            target_dedicated_nodes=3,  # one more than the emulator's cap below: the pool stops at 2
+            metadata=[models.BatchMetadataItem(name="old", value="1")],
+        )
+    )
+    wait(lambda: client.get_pool("p").allocation_state == models.AllocationState.STEADY)
+    short = client.get_pool("p")
+    # 2025-06-01 pools have no certificate references: the SDK's replace body has none
+    client.replace_pool_properties(
+        "p",
+        models.BatchPoolReplaceOptions(
+            application_package_references=[], metadata=[models.BatchMetadataItem(name="new", value="2")]
+        ),
+    )
+    nodes = [n.id for n in client.list_nodes("p")]
+    client.begin_remove_nodes("p", models.BatchNodeRemoveOptions(node_ids=nodes[:1]), polling_interval=0.05).result()
+    wait(lambda: len(list(client.list_nodes("p"))) == 1)
+    client.create_job(
+        models.BatchJobCreateOptions(id="j", pool_info=models.BatchPoolInfo(pool_id="p"), max_parallel_tasks=2)
+    )
+    client.replace_job("j", models.BatchJob(pool_info=models.BatchPoolInfo(pool_id="p"), priority=5))
+    return {"short": short, "pool": client.get_pool("p"), "job": client.get_job("j")}
+
+
+@pytest.mark.anyio
+async def test_official_sdk_replaces_pool_and_job_properties_and_removes_nodes_from_a_short_pool() -> None:
+    """replace_pool_properties as 2025-06-01 sends it (no certificateReferences); a job replace
+    resets maxParallelTasks to its default; removing a node from a pool that stopped short of its
+    target leaves it one node smaller instead of growing it back."""
+    config = fast_config(account_name=DEV_ACCOUNT_NAME, account_key=DEV_ACCOUNT_KEY, max_nodes_per_pool=2)
+    async with EmbeddedEmulator(config) as emu:
+        with anyio.fail_after(120):
+            out = await anyio.to_thread.run_sync(drive_replacements, emu.url)
+    short, pool, job = out["short"], out["pool"], out["job"]
+    assert (short.target_dedicated_nodes, short.current_dedicated_nodes) == (3, 2)  # type: ignore[attr-defined]
+    assert [(m.name, m.value) for m in pool.metadata] == [("new", "2")]  # type: ignore[attr-defined]
+    assert (pool.target_dedicated_nodes, pool.current_dedicated_nodes) == (1, 1)  # type: ignore[attr-defined]
+    assert (job.priority, job.max_parallel_tasks) == (5, -1)  # type: ignore[attr-defined]

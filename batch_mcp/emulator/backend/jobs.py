@@ -159,7 +159,13 @@ class JobOps(BackendBase):
         if "poolInfo" in params and params["poolInfo"] != job.body.get("poolInfo") and job.body["state"] != "disabled":
             raise errors.conflict("JobNotDisabled", "A job's pool can be changed only while the job is disabled.")
         if replace:
-            defaults = {"priority": 0, "constraints": {}, "metadata": [], "onAllTasksComplete": "noaction"}
+            defaults = {
+                "priority": 0,
+                "maxParallelTasks": -1,
+                "constraints": {},
+                "metadata": [],
+                "onAllTasksComplete": "noaction",
+            }
             for key, default in defaults.items():
                 job.body[key] = copy.deepcopy(params.get(key, default))
             if "poolInfo" in params:

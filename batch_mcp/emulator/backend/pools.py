@@ -249,9 +249,14 @@ class PoolOps(BackendBase):
         node_ids = params["nodeList"]
         nodes = [self.get("node", pool.id, n) for n in node_ids]
         now = self.now()
-        for node in nodes:
-            key = "targetDedicatedNodes" if node.body.get("isDedicated", True) else "targetLowPriorityNodes"
-            pool.body[key] = max(pool.body.get(key, 0) - 1, 0)
+        # the new targets are the nodes the pool has now, less those removed: a pool whose resize was
+        # stopped short of its target does not grow back towards it
+        staying = [n for n in self.store.list("node", pool.id) if n.body["state"] != "leavingpool"]
+        removed = {n.id for n in nodes}
+        for dedicated, key in ((True, "targetDedicatedNodes"), (False, "targetLowPriorityNodes")):
+            pool.body[key] = sum(
+                1 for n in staying if n.body.get("isDedicated", True) == dedicated and n.id not in removed
+            )
         pool.internal["remove"] = [n.id for n in nodes]
         pool.internal["dealloc"] = params.get("nodeDeallocationOption") or "requeue"
         if params.get("resizeTimeout"):
