@@ -214,6 +214,8 @@ class Engine:
                 data = await stream.read(limit=FILE_WINDOW)
             return render.text_result(data.decode("utf-8", errors="replace"))
         window = _fit_text(await read_window(self.client, target))
+        if not window.size:  # "bytes 0--1 of 0" and a blank line said nothing true
+            return render.text_result(f"{target.path}: empty (0 bytes).")
         header = f"{target.path}: bytes {window.start}-{window.end} of {window.size}"
         if not window.complete and window.end + 1 < window.size:
             header += f" (more: range=bytes={window.end + 1}-)"

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 NODE_SCAN_LIMIT = 2000
 TASK_EFFECT = {
-    "requeue": "requeued: stopped now and run again from the start on another node",
+    "requeue": "requeued: stopped now and run again from the start once a node has room",
     "terminate": "killed and marked failed",
     "taskcompletion": "allowed to finish before their node goes",
     "retaineddata": "allowed to finish; the node stays until task data retention ends",
@@ -164,6 +164,8 @@ async def _impact(look: Lookups, tool: str, args: Mapping[str, Any], title: str)
         if state in already:
             raise NothingToDo(f"job {job} {already[state]}")
         counts = await look.task_counts(job)
+        if tool == "job_delete" and not sum(counts[k] for k in ("active", "running", "completed")):
+            return f"Delete job {job}? It has no tasks. This cannot be undone."
         if tool == "job_delete":
             return (
                 f"Delete job {job} and all its {sum(counts[k] for k in ('active', 'running', 'completed'))} "
@@ -171,9 +173,11 @@ async def _impact(look: Lookups, tool: str, args: Mapping[str, Any], title: str)
                 f"files on the nodes? This cannot be undone."
             )
         if tool == "job_terminate":
+            ends = [f"{counts['running']} running task(s) are killed"] if counts["running"] else []
+            ends += [f"{counts['active']} waiting task(s) never run"] if counts["active"] else []
             return (
-                f"Terminate job {job}? {counts['running']} running task(s) are killed and {counts['active']} "
-                f"waiting task(s) never run. The job and its task records remain, marked completed."
+                f"Terminate job {job}? {' and '.join(ends).capitalize() or 'No task is running or waiting'}. "
+                "The job and its task records remain, marked completed."
             )
         option = args.get("disableTasks", "requeue")
         effect = {
@@ -387,6 +391,8 @@ async def scale_plan(look: Lookups, tool: str, args: Mapping[str, Any], max_node
             "nodeDeallocationOption": option,
             "effect": TASK_EFFECT.get(option, option),
         }
+        if requested is not None and not sum(requested) and option == "requeue":
+            plan["affectedTasks"]["effect"] += " (this leaves the pool no node: they wait until it grows)"
         result.stops_work = count > 0 and option in STOPS_WORK
     if result.batch_would_refuse:
         plan["batchWouldRefuse"] = result.batch_would_refuse

@@ -1,7 +1,8 @@
 """MCP resources for Batch entities and files, with subscriptions and completion of their ids.
 
 Entities (`batch://pools/{poolId}`, `.../nodes/{nodeId}`, `batch://jobs/{jobId}`,
-`.../tasks/{taskId}`) read as JSON. Files (`.../files/{+path}`) read one window at a time (see
+`.../tasks/{taskId}`) read as JSON in the get tools' lean shape (`lean`), their eTag and the fields
+left out in `_meta`. Files (`.../files/{+path}`) read one window at a time (see
 `file_windows`): the content item's `_meta["batch-mcp/file"]` gives the file's size, the byte range
 served and, when there is more, the URI of the next window. `?tail=N` and `?range=...` select
 what to read (see `uris`). Text comes as text, anything else as a base64 blob.
@@ -21,7 +22,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from batch_mcp.batch.errors import BatchError, BatchServiceError
-from batch_mcp.server import completion
+from batch_mcp.server import completion, lean
 from batch_mcp.server.errors import batch_error_text
 from batch_mcp.server.events import ENTITY_TOOLS
 from batch_mcp.server.file_windows import Window, WindowError, mime_type, read_window
@@ -33,9 +34,10 @@ from batch_mcp.server.uris import TEMPLATES, BatchUri, UriError, format_uri, not
 if TYPE_CHECKING:
     from batch_mcp.server.backend import Live
 
-__all__ = ["FILE_META_KEY", "file_routes", "resource_handlers"]
+__all__ = ["ENTITY_META_KEY", "FILE_META_KEY", "file_routes", "resource_handlers"]
 
 FILE_META_KEY = "batch-mcp/file"
+ENTITY_META_KEY = "batch-mcp/entity"  # {"leftOut": [...]}: what an entity read left out (pool_get select=... gets it)
 TEMPLATE_TTL_MS = 3_600_000  # the templates never change while the server runs
 _TEMPLATES = types.ListResourceTemplatesResult(
     resource_templates=[
@@ -128,11 +130,20 @@ async def read_resource(
         raise MCPError(code=types.INVALID_PARAMS, message=str(exc), data={"uri": params.uri}) from None
     except BatchError as exc:
         raise _mcp_error(params.uri, exc, uri=params.uri) from None
-    meta = {"eTag": result.headers.get("etag")} if result.headers.get("etag") else None
-    text = json.dumps(result.data, ensure_ascii=False, separators=(",", ":"))
-    return types.ReadResourceResult(
-        contents=[types.TextResourceContents(uri=params.uri, text=text, mime_type="application/json", _meta=meta)]
-    )
+    return types.ReadResourceResult(contents=[entity_contents(params.uri, result.data, result.headers.get("etag"))])
+
+
+def entity_contents(uri: str, entity: Any, etag: str | None) -> types.TextResourceContents:
+    """An entity as the get tools show it (lean: no links, bookkeeping or defaults; agents read
+    resources too), its eTag in `_meta` for conditional updates and what was left out named there."""
+    slim, left_out = lean.lean(entity) if isinstance(entity, dict) else (entity, [])
+    meta: dict[str, Any] = {}
+    if etag or (isinstance(entity, dict) and entity.get("eTag")):
+        meta["eTag"] = etag or entity["eTag"]
+    if left_out:
+        meta[ENTITY_META_KEY] = {"leftOut": left_out}
+    text = json.dumps(slim, ensure_ascii=False, separators=(",", ":"))
+    return types.TextResourceContents(uri=uri, text=text, mime_type="application/json", _meta=meta or None)
 
 
 def file_contents(

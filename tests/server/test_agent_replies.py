@@ -10,7 +10,7 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.server.conftest import call, connect, make_settings, text, wait_until
+from tests.server.conftest import answering, call, connect, make_settings, text, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -418,3 +418,94 @@ async def test_an_add_collection_reply_keeps_what_each_task_got_not_its_bookkeep
         reply = text(result)
         assert '"status":"success"' in reply and '"taskId":"a"' in reply, reply
         assert "eTag" not in reply and "lastModified" not in reply and "http" not in reply, reply
+
+
+async def test_task_diagnose_shows_the_line_its_verdict_quotes_once(tmp_path: Path, era: str) -> None:
+    """The verdict quotes the last line of stderr ('Its stderr ends with: fatal: disk full.') and the
+    stderr tail under it showed that line again; a one-line stderr was sent twice whole. The tail now
+    stops before the quoted line and says so; structuredContent keeps the tail whole."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        commands = {
+            "one": "/bin/sh -c 'echo starting; echo ValueError: bad input >&2; exit 3'",
+            "many": "/bin/sh -c 'echo warn 1 >&2; echo warn 2 >&2; echo fatal: disk full >&2; exit 1'",
+        }
+        for task_id, command in commands.items():
+            assert not (await call(client, "task_add", {"job_id": "j", "id": task_id, "commandLine": command})).is_error
+        for task_id, last in (("one", "ValueError: bad input"), ("many", "fatal: disk full")):
+            await wait_until(
+                client, "task_get", {"job_id": "j", "task_id": task_id}, lambda t: t.get("state") == "completed"
+            )
+            result = await call(client, "task_diagnose", {"job_id": "j", "task_id": task_id})
+            reply = "\n".join(line for line in text(result).splitlines() if not line.startswith("{"))  # not the task
+            assert f"Its stderr ends with: {last}." in reply and reply.count(last) == 1, reply
+            assert (result.structured_content or {})["tails"]["stderr.txt"]["text"].rstrip().endswith(last)
+        result = await call(client, "task_diagnose", {"job_id": "j", "task_id": "one"})
+        assert "--- stderr.txt (22 bytes): quoted above ---" in text(result), text(result)
+        assert "starting" in text(result)  # stdout's last line is not quoted (stderr has text): shown whole
+        many = text(await call(client, "task_diagnose", {"job_id": "j", "task_id": "many"}))
+        assert "(all 3 lines, 31 bytes; the last one is quoted above) ---\nwarn 1\nwarn 2\n---" in many, many
+
+
+async def test_an_empty_output_is_called_empty_once(tmp_path: Path, era: str) -> None:
+    """task_file_get of an empty stdout.txt answered 'stdout.txt: bytes 0--1 of 0' and a blank line;
+    task_diagnose said 'Its stderr and stdout are empty.' and then '--- stderr.txt: empty ---' and
+    '--- stdout.txt: empty ---' under it."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        add = {"job_id": "j", "id": "t", "commandLine": "/bin/sh -c 'exit 4'"}
+        assert not (await call(client, "task_add", add)).is_error
+        await wait_until(client, "task_get", {"job_id": "j", "task_id": "t"}, lambda t: t.get("state") == "completed")
+        empty = await call(client, "task_file_get", {"job_id": "j", "task_id": "t", "file_path": "stdout.txt"})
+        assert not empty.is_error and text(empty) == "stdout.txt: empty (0 bytes).", text(empty)
+        reply = text(await call(client, "task_diagnose", {"job_id": "j", "task_id": "t"}))
+        assert "Its stderr and stdout are empty." in reply and reply.count("empty") == 1, reply
+
+
+async def test_deleting_a_job_without_tasks_asks_without_counting_zeros(tmp_path: Path, era: str) -> None:
+    """The question read 'Delete job j and all its 0 task(s) (0 running, 0 waiting) together with
+    their output files on the nodes?': three zeros and files that do not exist."""
+    asker = answering(True)
+    async with connect(make_settings(tmp_path), era, elicitation=asker) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        assert not (await call(client, "job_delete", {"job_id": "j"})).is_error
+        assert asker.questions == ["Delete job j? It has no tasks. This cannot be undone."]
+
+
+async def test_wait_for_names_failed_tasks_once(tmp_path: Path, era: str) -> None:
+    """'Stopped ...: 30 of 30 task(s) failed: t1 (exit 1), ..., t10 (exit 10).' was followed by the
+    same ten tasks as JSON, each with state 'completed' and result 'failure' again (1,295 bytes for
+    277). The text names them once; structuredContent keeps the list with its times."""
+    async with connect(make_settings(tmp_path), era) as client:
+        assert not (await call(client, "job_add", {"id": "w", "poolInfo": {"poolId": "local"}})).is_error
+        template = {"id": "t{value}", "commandLine": "/bin/sh -c 'exit {value}'"}
+        submitted = await call(client, "tasks_submit", {"job_id": "w", "template": template, "range": [1, 12]})
+        assert not submitted.is_error, text(submitted)
+        result = await call(client, "wait_for", {"job_id": "w", "timeout": 60})
+        reply = text(result)
+        assert "12 of 12 task(s) failed: t1 (exit 1), t2 (exit 2)" in reply, reply
+        assert reply.count("t2") == 1 and "failedTasks" not in reply, reply
+        failed = (result.structured_content or {})["state"]["failedTasks"]
+        assert len(failed) == 10 and all(t["at"] for t in failed), failed
+
+
+async def test_shrinking_a_pool_to_no_nodes_does_not_promise_another_node(tmp_path: Path, era: str) -> None:
+    """Resizing to 0 with tasks running asked: '2 running task(s) would be requeued: stopped now and
+    run again from the start on another node'; there is no other node. The question says they wait
+    until the pool grows. Terminating the job no longer counts '0 waiting task(s)'."""
+    asker = answering(False)
+    async with connect(make_settings(tmp_path), era, elicitation=asker) as client:
+        assert not (await call(client, "job_add", {"id": "j", "poolInfo": {"poolId": "local"}})).is_error
+        for task_id in ("a", "b"):
+            add = {"job_id": "j", "id": task_id, "commandLine": "sleep 30"}
+            assert not (await call(client, "task_add", add)).is_error
+            await wait_until(
+                client, "task_get", {"job_id": "j", "task_id": task_id}, lambda t: t.get("state") == "running"
+            )
+        result = await call(client, "pool_resize", {"pool_id": "local", "targetDedicatedNodes": 0})
+        assert "declined" in text(result), text(result)
+        [question] = asker.questions
+        assert "1 -> 0 node(s). 2 running task(s) would be requeued" in question, question
+        assert "another node" not in question and "they wait until it grows" in question, question
+        assert "declined" in text(await call(client, "job_terminate", {"job_id": "j"}))
+        assert asker.questions[-1].startswith("Terminate job j? 2 running task(s) are killed. The job"), asker.questions

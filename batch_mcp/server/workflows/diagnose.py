@@ -212,12 +212,43 @@ def _text(data: Mapping[str, Any], tails: Mapping[str, Tail | None]) -> str:
         if tail.binary:
             lines.append(f"--- {name}: binary, {tail.size} bytes ---")
         elif not tail.size:
-            lines.append(f"--- {name}: empty ---")
+            if not _said_empty(name, data["verdict"]):
+                lines.append(f"--- {name}: empty ---")
         else:
             scope = f"last {tail.lines} lines" if tail.more else f"all {tail.lines} lines"
-            lines.append(f"--- {name} ({scope}, {tail.size} bytes) ---")
-            lines.append(tail.text)
+            shown = _unquoted(tail.text, QUOTED_AS.get(name.rsplit(" ", 1)[-1], ""), data["verdict"])
+            if shown is None:
+                lines.append(f"--- {name} ({scope}, {tail.size} bytes) ---")
+                lines.append(tail.text)
+            elif shown:
+                lines.append(f"--- {name} ({scope}, {tail.size} bytes; the last one is quoted above) ---")
+                lines.append(shown)
+            else:
+                lines.append(f"--- {name} ({tail.size} bytes): quoted above ---")
     return "\n".join(lines)
+
+
+# How the verdict quotes the last line of each tail (see verdict._output and verdict._node_note).
+QUOTED_AS = {"stderr.txt": "Its stderr ends with: ", "stdout.txt": "stdout ends with: "}
+QUOTED_AS[START_TASK_STDERR] = "its stderr ends with: "
+
+
+def _said_empty(name: str, said: str) -> bool:
+    """Whether the verdict already says this tail is empty (see verdict._output)."""
+    if name == "stderr.txt":
+        return "Its stderr is empty" in said or "Its stderr and stdout are empty" in said
+    return name == "stdout.txt" and "Its stderr and stdout are empty" in said
+
+
+def _unquoted(text: str, prefix: str, said: str) -> str | None:
+    """The tail without its last line when the verdict already quotes that line whole (so the model
+    does not read it twice); None when the verdict does not quote it."""
+    body = text.rstrip()
+    last = body.rsplit("\n", 1)[-1].strip()
+    if not (prefix and last) or f"{prefix}{last}" not in said:
+        return None
+    rest = body.rsplit("\n", 1)[0] if "\n" in body else ""
+    return rest if rest.strip() else ""
 
 
 TOOL = ServerTool(

@@ -15,7 +15,9 @@ from typing import Any
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
+from batch_mcp.batch.errors import BatchError, BatchServiceError
 from batch_mcp.catalog.bounds import ARG_BOUNDS, PATTERN_TEXTS
+from batch_mcp.server.runtime import BackendUnavailable
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,40 @@ def prompt_handlers(prompts: Mapping[str, WorkflowPrompt]) -> dict[str, Any]:
     async def get_prompt(ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
         prompt = prompts.get(params.name)
         if prompt is None:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown prompt: {params.name}")
-        return prompt.render(params.arguments)
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"Unknown prompt: {params.name}; this server has {', '.join(prompts)}",
+            )
+        rendered = prompt.render(params.arguments)
+        for name, _ in prompt.arguments:
+            await _refuse_missing(ctx, prompt.name, name, str((params.arguments or {})[name]).strip())
+        return rendered
 
     return {"on_list_prompts": list_prompts, "on_get_prompt": get_prompt}
+
+
+# The entity each prompt argument names: (tool that reads it, what it is, tool that lists them).
+READS = {"job_id": ("job_get", "job", "job_list"), "pool_id": ("pool_get", "pool", "pool_list")}
+
+
+async def _refuse_missing(ctx: Any, prompt: str, argument: str, value: str) -> None:
+    """Refuse a plan about a job or pool that does not exist (the model would follow it to a 404 at
+    every step). Anything short of Batch's own 404 lets the prompt render: the plan's calls will say."""
+    if argument not in READS:
+        return
+    tool, kind, lister = READS[argument]
+    ready = getattr(ctx.lifespan_context, "ready", None)
+    if ready is None:  # a server without a Batch backend (prompts alone) has no one to ask
+        return
+    try:
+        live = await ready()
+        await live.engine.client.call(tool, {argument: value, "select": "id"})
+    except BatchServiceError as exc:
+        if exc.status == 404:
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"Prompt {prompt}: there is no {kind} {value} ({exc.code}); "
+                f"{lister} or completion of {argument} gives the {kind} ids there are",
+            ) from None
+    except (BatchError, BackendUnavailable):
+        return

@@ -453,9 +453,11 @@ def _reply(
     if gone:
         data["deleted"] = True
     structured = render.json_result("", data).structured_content
-    return render.text_result(
-        f"{headline}\n{render.minified(render.compact(structured['state']))}", structured=structured
-    )
+    shown = dict(structured["state"])
+    failed = shown.get("failedTasks")
+    if isinstance(failed, list) and failed and all(_failed_text(t) in headline for t in failed):
+        del shown["failedTasks"]  # the headline names each one; structuredContent keeps them whole
+    return render.text_result(f"{headline}\n{render.minified(render.compact(shown))}", structured=structured)
 
 
 TOOL = ServerTool(

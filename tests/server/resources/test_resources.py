@@ -101,6 +101,34 @@ async def test_entities_read_as_json_and_unknown_ones_are_invalid_params(tmp_pat
         assert "JobNotFound" in caught.value.error.message
 
 
+async def test_entities_read_in_the_get_tools_lean_shape_with_the_etag_in_meta(tmp_path: Path, era: str) -> None:
+    """An agent reading batch://jobs/j1/tasks/t1 got Batch's raw body: its URL, the node's URL, the
+    task folder's URL, affinityId, eTag, lastModified and every default (no retries, unlimited wall
+    clock...), about twice what task_get shows. A resource now reads as the get tool's reply; the eTag
+    (for conditional updates) and the names of what was left out travel in `_meta`."""
+    async with serve(tmp_path, era) as served:
+        client = served.client
+        await run_task(client, "j1", "t1", "/bin/true")
+        node_id = ((await call(client, "task_get", {"job_id": "j1", "task_id": "t1"})).structured_content or {})[
+            "nodeInfo"
+        ]["nodeId"]
+        for uri, tool, args in (
+            ("batch://jobs/j1/tasks/t1", "task_get", {"job_id": "j1", "task_id": "t1"}),
+            ("batch://jobs/j1", "job_get", {"job_id": "j1"}),
+            ("batch://pools/local", "pool_get", {"pool_id": "local"}),
+            (f"batch://pools/local/nodes/{node_id}", "node_get", {"pool_id": "local", "node_id": node_id}),
+        ):
+            read = (await client.read_resource(uri)).contents[0]
+            assert isinstance(read, types.TextResourceContents)
+            for raw in ('"url"', "Url", '"eTag"', '"lastModified"', '"odata', "affinityId", "P10675199DT"):
+                assert raw not in read.text, (uri, read.text)
+            got = await call(client, tool, args)
+            assert json.loads(read.text) == got.structured_content, uri
+            etag = ((await call(client, tool, {**args, "select": "eTag"})).structured_content or {}).get("eTag")
+            assert read.meta is not None and (read.meta["eTag"] == etag or tool == "node_get"), uri  # no body eTag
+            assert "url" in read.meta["batch-mcp/entity"]["leftOut"], read.meta
+
+
 async def test_a_start_task_log_and_a_task_folder_read_as_node_files(tmp_path: Path, era: str) -> None:
     async with serve(tmp_path, era) as served:
         client = served.client

@@ -31,7 +31,8 @@ async def test_a_failed_command_is_diagnosed_with_its_exit_code_and_stderr_tail(
         assert data["tails"]["stdout.txt"]["text"] == "starting"
         message = text(result)
         assert message.startswith(data["verdict"])
-        assert "warming up\nboom" in message and '"text"' not in message  # the tail as lines, not again as JSON
+        assert "quoted above) ---\nwarming up" in message and '"text"' not in message  # the tail as lines, not JSON
+        assert message.count("boom") == 2  # command line and verdict: the stderr tail stops before the quoted line
 
 
 async def test_a_success_says_so(tmp_path: Path) -> None:
