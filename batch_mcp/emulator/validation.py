@@ -70,7 +70,24 @@ def to_batch_error(error: ValidationError) -> errors.BatchError:
     value = "(hidden)" if is_secret_field(name) else error.instance
     if isinstance(value, dict | list):
         value = type(value).__name__
+    elif value is None:
+        value = "null"
     return errors.invalid_property(name, value, describe(error))
+
+
+def drop_nulls(value: Any) -> Any:
+    """Properties sent as `null`, taken out: the service reads `"startTask": null` as a start task
+    left out (clients that serialise unset fields send it so). Nulls inside lists stay, to be
+    refused. Changes `value` in place; returns it."""
+    if isinstance(value, dict):
+        for key in [k for k, v in value.items() if v is None]:
+            del value[key]
+        for item in value.values():
+            drop_nulls(item)
+    elif isinstance(value, list):
+        for item in value:
+            drop_nulls(item)
+    return value
 
 
 _INTEGER_TEXT = re.compile(r"^[+-]?\d{1,18}$")
@@ -118,10 +135,12 @@ def validate_body(
     enums: bool = True,
     absent: frozenset[str] = frozenset(),
 ) -> None:
-    """Raise the service's 400 for the first problem with `body` (after reading numbers and
-    booleans sent as strings, as the service does: `body` may be changed in place)."""
+    """Raise the service's 400 for the first problem with `body` (after dropping properties sent
+    as null and reading numbers and booleans sent as strings, as the service does: `body` may be
+    changed in place)."""
     if not isinstance(body, dict):
         raise errors.invalid_body("The request body must be a JSON object.")
+    drop_nulls(body)
     validator = body_validator(catalog_version, tool_name, strict, enums, absent)
     schema = cast(dict[str, Any], validator.schema)  # ours is always an object schema, never a boolean one
     coerce_scalars(schema, body, schema.get("$defs", {}))

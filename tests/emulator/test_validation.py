@@ -307,3 +307,25 @@ async def test_batch_mcp_emulator_app_registers_packages_a_running_emulator_serv
         assert main(["emulator", "app", "remove", "tools", "--data-dir", str(state)]) == 0
         assert (await api.get("/applications")).json()["value"] == []
         assert main(["emulator", "app", "add", "bad id", "1", str(source), "--data-dir", str(state)]) == 2
+
+
+async def test_null_for_an_optional_property_reads_as_left_out_and_a_null_in_a_list_is_named_null() -> None:
+    """Clients that serialise unset fields as `null` (`"startTask": null`) get what leaving them out
+    gets, as from the service; a null where a value must be is refused, its value shown as JSON."""
+    async with running() as (_, api):
+        assert (await api.post("/pools", ready_pool("p", nodes=0, startTask=None, metadata=None))).status_code == 201
+        assert "startTask" not in (await api.get("/pools/p")).json()
+        job = {"id": "j", "poolInfo": {"poolId": "p"}, "constraints": None, "jobManagerTask": None}
+        assert (await api.post("/jobs", job)).status_code == 201
+        task = {"id": "t", "commandLine": "true", "constraints": {"maxTaskRetryCount": None}, "resourceFiles": None}
+        assert (await api.post("/jobs/j/tasks", task)).status_code == 201
+        assert (await api.call("PATCH", "/jobs/j", json={"priority": None, "metadata": None})).status_code == 200
+        assert (await api.get("/jobs/j")).json()["priority"] == 0
+
+        listed = {"id": "u", "commandLine": "true", "environmentSettings": [None]}
+        status, code, values = refused(await api.post("/jobs/j/tasks", listed))
+        assert (status, code, values["PropertyValue"]) == (400, "InvalidPropertyValue", "null")
+        assert refused(await api.post("/jobs/j/tasks", {"id": "v", "commandLine": None}))[:2] == (
+            400,
+            "MissingRequiredProperty",
+        )
