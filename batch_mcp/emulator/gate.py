@@ -177,4 +177,15 @@ def parse_json(raw: bytes) -> Any:
         raise errors.invalid_body(f"The body is not valid JSON: {exc}.") from None
     if depth_exceeds(value, MAX_JSON_DEPTH):
         raise errors.invalid_body(f"The body nests deeper than {MAX_JSON_DEPTH} levels.")
+    if b"\\" in raw and _has_lone_surrogate(value):
+        # `"\ud800"` parses, but is no character: stored, it could never be written out again
+        raise errors.invalid_body("The body holds a \\u escape of half a UTF-16 surrogate pair, which is no character.")
     return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

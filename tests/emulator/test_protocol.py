@@ -117,6 +117,26 @@ async def test_bodies_are_validated_against_the_spec() -> None:
         assert r.status_code == 201
 
 
+async def test_a_lone_surrogate_in_a_body_is_refused_and_never_poisons_the_account() -> None:
+    """`"\\ud800"` is valid JSON but no character: stored, it made every later list of its kind a
+    500. Refused before anything is made, wherever it appears (id, display name, metadata key)."""
+    async with running() as (_, api):
+        json_type = {"Content-Type": "application/json"}
+        for body in (
+            rb'{"id":"\ud800","poolInfo":{"poolId":"p"}}',
+            rb'{"id":"j","displayName":"a\udfffb","poolInfo":{"poolId":"p"}}',
+            rb'{"id":"j","poolInfo":{"poolId":"p"},"metadata":[{"name":"\uD83D","value":"v"}]}',
+        ):
+            r = await api.http.post("/jobs", params={"api-version": api.version}, content=body, headers=json_type)
+            assert (r.status_code, r.json()["code"]) == (400, "InvalidRequestBody")
+        listed = await api.get("/jobs")
+        assert (listed.status_code, listed.json()["value"]) == (200, [])
+        paired = rb'{"id":"j","displayName":"\ud83d\ude00","poolInfo":{"poolId":"p"}}'  # a real pair is fine
+        r = await api.http.post("/jobs", params={"api-version": api.version}, content=paired, headers=json_type)
+        assert r.status_code == 201
+        assert (await api.get("/jobs/j")).json()["displayName"] == "\U0001f600"
+
+
 async def test_oversized_bodies_and_collections_are_refused() -> None:
     async with running(fast_config(max_request_body=4096)) as (_, api):
         await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
