@@ -329,3 +329,16 @@ async def test_null_for_an_optional_property_reads_as_left_out_and_a_null_in_a_l
             400,
             "MissingRequiredProperty",
         )
+
+
+async def test_an_int32_field_past_its_range_is_refused_as_the_service_refuses_it() -> None:
+    """2^31 nodes or retries does not fit the service's 32-bit fields: 400, not a pool whose
+    target reads 2147483648."""
+    async with running() as (_, api):
+        status, code, values = refused(await api.post("/pools", ready_pool("p", nodes=2**31)))
+        assert (status, code, values["PropertyName"]) == (400, "InvalidPropertyValue", "targetDedicatedNodes")
+        await api.post("/jobs", {"id": "j", "poolInfo": {"poolId": "p"}})
+        over = {"id": "t", "commandLine": "true", "constraints": {"maxTaskRetryCount": 2**31}}
+        assert refused(await api.post("/jobs/j/tasks", over))[:2] == (400, "InvalidPropertyValue")
+        edge = {"id": "t", "commandLine": "true", "constraints": {"maxTaskRetryCount": 2**31 - 1}}
+        assert (await api.post("/jobs/j/tasks", edge)).status_code == 201

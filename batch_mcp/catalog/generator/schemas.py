@@ -131,7 +131,8 @@ class SchemaBuilder:
                 if prop.get("readOnly"):
                     continue
                 converted = self.convert(prop, inline=inline, model=model, trail=trail)
-                _bound(converted, field_bounds(model, name, converted), inline=inline)
+                extra = {**_int32_range(prop, converted), **field_bounds(model, name, converted)}
+                _bound(converted, extra, inline=inline)
                 text = self._text(model, name)
                 if text:
                     converted["description"] = text
@@ -269,6 +270,16 @@ def compact(root: dict[str, Any], budget: int) -> dict[str, str]:
         _, _, pointer, model = candidates[0]
         collapse(pointer, model)
     return dict(sorted(collapsed.items()))
+
+
+INT32_RANGE = {"minimum": -(2**31), "maximum": 2**31 - 1}
+
+
+def _int32_range(spec_prop: dict[str, Any], converted: dict[str, Any]) -> dict[str, Any]:
+    """A 32-bit field's range, where the spec gives it no tighter one: the service refuses 2^31."""
+    if spec_prop.get("format") != "int32" or converted.get("type") != "integer":
+        return {}
+    return {k: v for k, v in INT32_RANGE.items() if k not in converted}
 
 
 def _bound(node: dict[str, Any], extra: dict[str, Any], *, inline: bool) -> None:
