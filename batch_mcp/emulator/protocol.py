@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -254,10 +255,12 @@ def skip_token(ctx: Ctx) -> int:
     text = ctx.q(SKIP_TOKEN)
     if not text:
         return 0
-    try:
-        return int(text)
-    except ValueError:
-        raise errors.invalid_query(SKIP_TOKEN, text, "The continuation token is not one this service issued.") from None
+    if not _ISSUED_TOKEN.fullmatch(text):  # int() would also take -3, 1_0, " 1" and non-ASCII digits
+        raise errors.invalid_query(SKIP_TOKEN, text, "The continuation token is not one this service issued.")
+    return int(text)
+
+
+_ISSUED_TOKEN = re.compile(r"[0-9]{1,18}")
 
 
 def list_response(

@@ -87,6 +87,19 @@ async def test_paging_follows_absolute_next_links_until_every_item_is_seen() -> 
         assert (await api.get("/jobs", params={"maxresults": 0})).json()["code"] == "InvalidQueryParameterValue"
 
 
+async def test_a_continuation_token_the_service_never_issued_is_refused() -> None:
+    """Tokens are the emulator's own; `-3`, `1_0`, ` 1` or Arabic-Indic digits were read as
+    positions (a page from the middle, or the last items again) instead of the service's 400."""
+    async with running() as (_, api):
+        for i in range(3):
+            await api.post("/jobs", {"id": f"job{i}", "poolInfo": {"poolId": "p"}})
+        for forged in ("-3", "1_0", " 1", "+1", "\u0661", "1" * 40):
+            r = await api.get("/jobs", params={"maxresults": 2, "$skiptoken": forged})
+            assert (r.status_code, r.json()["code"]) == (400, "InvalidQueryParameterValue"), forged
+        issued = (await api.get("/jobs", params={"maxresults": 2})).json()["odata.nextLink"]
+        assert [j["id"] for j in (await api.http.get(issued)).json()["value"]] == ["job2"]
+
+
 async def test_select_expand_and_filter() -> None:
     async with running() as (_, api):
         for i, priority in enumerate((1, 5, 9)):
