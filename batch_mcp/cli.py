@@ -95,12 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve MCP (the default command)")
     _serving(serve)
 
-    tools = commands.add_parser("tools", help="print the tools this configuration serves")
+    tools = commands.add_parser(
+        "tools",
+        help="print the tools this configuration serves",
+        description="Print the tools this configuration serves (toolset, guard class, bytes in tools/list), "
+        "the execution policy for emulator tasks, and the totals. Reads no Batch account.",
+    )
     add_setting_flags(tools, "tools")
     tools.add_argument("--all", action="store_true", help="also list enabled tools outside tools/list")
     tools.set_defaults(handler=_handler("batch_mcp.server.cli", "run_tools"), uses_settings=True)
 
-    call = commands.add_parser("call", help="run one tool from the shell, with the server's checks")
+    call = commands.add_parser(
+        "call",
+        help="run one tool from the shell, with the server's checks",
+        description="Run one tool (catalog or the server's own) with the same validation, guardrails and "
+        "audit as an MCP client; questions are asked on the terminal. Prints the reply as a model reads it; "
+        "exit code 1 when the tool failed, 2 when the call or the configuration is wrong.",
+    )
     add_setting_flags(call, "call")
     _add_no_confirm(call)
     call.add_argument("tool", help="tool name (see batch-mcp tools --all)")

@@ -1,6 +1,6 @@
-"""What a model pays, in calls and tokens, for six everyday Batch jobs.
+"""What a model pays, in calls and tokens, for seven everyday Batch jobs.
 
-    python bench/agent_tokens.py [--runs 3] [--json]
+    python bench/agent_tokens.py [--runs 3] [--json] [--show] [JOB ...]
 
 Each job is the sequence of tool calls a capable agent makes with the default tool list, run
 through a real in-memory MCP client against the embedded emulator (tasks are real processes).

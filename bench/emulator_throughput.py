@@ -1,6 +1,6 @@
 """Throughput of the local Batch emulator, over real HTTP on loopback.
 
-    python bench/emulator_throughput.py [--tasks 2000] [--runs 3] [--data-dir DIR]
+    python bench/emulator_throughput.py [--tasks 2000] [--runs 3] [--versions V ...] [--data-dir DIR]
 
 Figures, each the median of --runs fresh emulators:
 - tasks completed per second: --tasks trivial tasks (`/bin/true`) on one node with 4 task slots,

@@ -1,6 +1,6 @@
 """Submitting many tasks: our `tasks_submit` tool against the official SDK's `create_tasks`.
 
-    python bench/submit.py [--tasks 10000] [--runs 5]
+    python bench/submit.py [--tasks 10000] [--runs 7]
 
 One emulator (a separate process on a free loopback port, Shared Key with the published dev
 account) serves both sides. Each run submits the same number of small tasks to a fresh job on a

@@ -1,4 +1,4 @@
-"""`batch-mcp catalog ...`: build a catalog from a spec, or check the committed one."""
+"""`batch-mcp catalog build`: regenerate a catalog from a Batch spec (the tests check the committed one)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    catalog = subparsers.add_parser("catalog", help="build or check the tool catalog")
+    catalog = subparsers.add_parser(
+        "catalog",
+        help="build the tool catalog from a Batch spec",
+        description="Generate tool_schemas/<api-version>/ (one JSON tool definition per operation) from a "
+        "Batch Swagger spec; review the diff like code.",
+    )
     actions = catalog.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
     build = actions.add_parser("build", help="generate tool_schemas/<api-version>/ from a BatchService.json")
     build.add_argument("--spec", required=True, type=Path, help="path to a Swagger 2.0 BatchService.json")

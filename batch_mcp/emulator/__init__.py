@@ -1,5 +1,5 @@
-"""A local Azure Batch service: the Batch REST API (2018-08-01.7.0, 2024-02-01.19.0 and the SDKs'
-2025-06-01) served from the catalog's HTTP bindings, with tasks run as local processes.
+"""A local Azure Batch service: the Batch REST API of every published version (2018-08-01.7.0 to
+2025-06-01), routed from the catalogs' HTTP bindings, with tasks run as local processes.
 
     from batch_mcp.emulator import EmulatorConfig, EmbeddedEmulator, create_app
 
@@ -9,18 +9,20 @@
 Standalone: `batch-mcp emulator [--host 127.0.0.1] [--port 8089] [--data-dir D]` or
 `python -m batch_mcp.emulator`.
 
-Authentication: none by default. With `account_name` and `account_key` set, requests must carry a
-valid Shared Key signature. The well-known development account (public, like Azurite's
-devstoreaccount1; it protects nothing) is
+Authentication, as a library: none unless `account_name` and `account_key` are set, then every
+request must carry a valid Shared Key signature. The standalone service always requires one: its
+own key, or the well-known development account (public, like Azurite's devstoreaccount1; it keeps
+out requests never meant for it, not a local process that has read this) is
 
     account name: devbatchaccount1
     account key:  ZGV2YmF0Y2hhY2NvdW50MS1sb2NhbC1lbXVsYXRvci1rZXktbm90LWEtc2VjcmV0IQ==
 
-(`batch-mcp emulator --dev-account` turns it on; `DEV_ACCOUNT_NAME`/`DEV_ACCOUNT_KEY` here).
+(the standalone default without a key; `DEV_ACCOUNT_NAME`/`DEV_ACCOUNT_KEY` here).
 
-Layout: `app`/`handlers`/`protocol` speak HTTP; `backend/` is the account's state and state
-machines (no HTTP); `store` is SQLite (no HTTP); `runner` runs processes; `clock` advances timers
-and schedules tasks.
+Layout: `app`/`routing`/`handlers`/`protocol` speak HTTP; `backend/` is the account's state and
+state machines (no HTTP); `store` is SQLite (no HTTP); `runner` runs processes; `clock` advances
+timers and schedules tasks; `hosting` shares one account per state folder between processes.
+docs/architecture.md has the whole picture.
 """
 
 from __future__ import annotations

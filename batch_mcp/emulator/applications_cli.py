@@ -62,8 +62,13 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def add_app_parser(emulator: argparse.ArgumentParser) -> None:
-    commands = emulator.add_subparsers(dest="emulator_command", metavar="app", required=False)
-    app = commands.add_parser("app", help="register application packages (zip files or folders)")
+    commands = emulator.add_subparsers(dest="emulator_command", title="commands", metavar="{app}", required=False)
+    app = commands.add_parser(
+        "app",
+        help="register application packages (zip files or folders)",
+        description="Manage the application packages of a state folder's emulator, kept as files in its "
+        "applications/ folder; a running emulator serves changes at once.",
+    )
     actions = app.add_subparsers(dest="app_command", metavar="ACTION", required=True)
 
     def data_dir(parser: argparse.ArgumentParser) -> None:

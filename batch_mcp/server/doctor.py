@@ -107,5 +107,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     if report.ok:
         print(f"\nall checks passed in {total:.1f} s")
         return 0
-    print(f"\n{len(report.failures)} check(s) failed in {total:.1f} s: fix the first one first", file=sys.stderr)
+    failed = len(report.failures)
+    what = "1 check failed" if failed == 1 else f"{failed} checks failed"
+    print(f"\n{what} in {total:.1f} s: fix the first one first", file=sys.stderr)
     return 1
