@@ -29,6 +29,9 @@ Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
 
+SEND_SECONDS = 30.0  # how long a notice waits for a subscriber that is not reading before it is dropped
+
+
 class TooManyWatchers(RuntimeError):
     """The cap on concurrent watchers is reached."""
 
@@ -182,6 +185,7 @@ class WatcherPool:
         self._clock = clock
         self._sleep = sleep
         self.watchers: dict[str, Watcher] = {}
+        self._pending: set[tuple[int, str]] = set()  # (channel, URI) notices not yet taken
 
     def __len__(self) -> int:
         return len(self.watchers)
@@ -238,14 +242,30 @@ class WatcherPool:
             del self.watchers[lease.key]
 
     async def _publish(self, watcher: Watcher) -> None:
-        """Tell each (channel, URI) once, however many leases share it."""
+        """Tell each (channel, URI) once, however many leases share it. Each notice is sent on its own
+        task, so a subscriber that stops reading its stream (a send that never returns) holds up neither
+        the other subscribers nor the watcher; while a notice to a (channel, URI) is still pending, later
+        changes add none (the pending one already says "updated"), and it is dropped after
+        `SEND_SECONDS`."""
         sent: set[tuple[int, str]] = set()
         for lease in list(watcher.leases):
             target = (id(lease.channel), lease.uri)
             if lease.released or target in sent:
                 continue
             sent.add(target)
-            try:
+            if target in self._pending:
+                continue
+            self._pending.add(target)
+            self._group.start_soon(self._notify, watcher.key, lease, target)
+        await anyio.lowlevel.checkpoint()
+
+    async def _notify(self, key: str, lease: Lease, target: tuple[int, str]) -> None:
+        try:
+            with anyio.move_on_after(SEND_SECONDS) as scope:
                 await lease.channel.send(lease.uri)
-            except Exception as exc:  # one broken subscriber must not silence the others
-                logger.info("watch %s: could not notify a subscriber: %s", watcher.key, exc)
+            if scope.cancelled_caught:
+                logger.info("watch %s: a subscriber did not take a notice within %s s; dropped", key, SEND_SECONDS)
+        except Exception as exc:  # one broken subscriber must not silence the others
+            logger.info("watch %s: could not notify a subscriber: %s", key, exc)
+        finally:
+            self._pending.discard(target)

@@ -254,3 +254,34 @@ async def test_a_subscriber_cancelled_during_the_baseline_leaves_nothing_behind_
                 await anyio.lowlevel.checkpoint()
         pool.release(joined[0])
         assert len(pool) == 0
+
+
+class NeverReads:
+    """A connection whose client stopped reading its stream: a send waits forever."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    async def send(self, uri: str) -> None:
+        self.started += 1
+        await anyio.Event().wait()
+
+
+async def test_a_subscriber_that_never_reads_does_not_silence_the_others_or_stop_the_watcher() -> None:
+    time = FakeTime()
+    probe = ScriptedProbe(["v1", "v2", "v3", "v4", "v4"])
+    stuck, listening = NeverReads(), Recorder()
+    async with anyio.create_task_group() as group:
+        pool = WatcherPool(group, limit=4, backoff=Backoff(), clock=time.clock, sleep=time.sleep)
+        leases = [
+            await pool.acquire("k", "batch://jobs/j", stuck, lambda: probe),
+            await pool.acquire("k", "batch://jobs/j", listening, lambda: probe),
+        ]
+        with anyio.fail_after(5):
+            await probe.done.wait()
+        await anyio.wait_all_tasks_blocked()
+        for lease in leases:
+            pool.release(lease)
+        group.cancel_scope.cancel()
+    assert listening.sent == ["batch://jobs/j"] * 3  # every change, although the other subscriber is stuck
+    assert stuck.started == 1  # one pending notice per subscriber and URI, never a growing pile
