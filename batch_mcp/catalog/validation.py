@@ -22,6 +22,7 @@ from batch_mcp.redaction import is_secret_field, is_secret_name, redact_text
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 MAX_ERRORS = 5
+MAX_UNKNOWN_SHOWN = 10  # unknown fields named in one error (10,000 of them would be 60 KB)
 
 _format_checker = FormatChecker(formats=())
 
@@ -120,11 +121,15 @@ def describe(error: ValidationError, arguments: Any = None) -> str:
         schema: Any = error.schema
         allowed = list((schema.get("properties") or {}).keys())
         extra = sorted(set(error.instance) - set(allowed))
+        guesses = {name: difflib.get_close_matches(name, allowed, n=1) for name in extra}
+        extra.sort(key=lambda name: not guesses[name])  # likely typos first: they are what to fix
         parts = []
-        for name in extra:
-            close = difflib.get_close_matches(name, allowed, n=1)
+        for name in extra[:MAX_UNKNOWN_SHOWN]:
+            close = guesses[name]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             parts.append(f"{json_path([*path, name])}: unknown field{hint}")
+        if len(extra) > MAX_UNKNOWN_SHOWN:
+            parts.append(f"and {len(extra) - MAX_UNKNOWN_SHOWN:,} more unknown fields")
         if allowed:
             parts.append(f"allowed here: {', '.join(allowed)}")
         elif not path:

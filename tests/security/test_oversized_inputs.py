@@ -80,3 +80,22 @@ async def test_the_router_checks_the_same_bounds(tmp_path: Path) -> None:
     for result in (read, change):
         assert result.is_error and "$.job_schedule_id" in text(result)
     assert sent == []
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_ten_thousand_unknown_arguments_get_a_short_error_not_one_line_each(tmp_path: Path, era: str) -> None:
+    sent: list[httpx2.Request] = []
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        return httpx2.Response(404)
+
+    args: dict[str, Any] = {f"a{i}": i for i in range(10_000)}
+    async with scripted_server(tmp_path, batch, era=era) as client:
+        result = await call(client, "pool_list", {**args, "maxresult": 5})
+    shown = text(result)
+    assert result.is_error and "$.a0: unknown field" in shown
+    assert "$.maxresult: unknown field (did you mean 'max_results'?)" in shown  # the likely typo is not lost
+    assert "9,9" in shown and "more unknown fields" in shown
+    assert len(shown) < 2_000, len(shown)
+    assert sent == []
