@@ -20,6 +20,7 @@ from mcp.server import Server
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import AnyHttpUrl
 from starlette.routing import Route
 
@@ -143,10 +144,60 @@ def http_app(
 
 
 async def serve_stdio(server: Server) -> None:
+    """Serve on stdin/stdout. A line that is not a valid JSON-RPC message is answered here (the SDK
+    only logs it): a caller waiting on that request's id gets an error instead of waiting forever."""
+    import anyio
     from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
 
     async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+        relay_in, server_in = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+
+        async def relay() -> None:
+            async with relay_in:
+                async for item in read_stream:
+                    if isinstance(item, Exception):
+                        reply = invalid_message_reply(item)
+                        if reply is not None:
+                            await write_stream.send(SessionMessage(reply))
+                    await relay_in.send(item)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(relay)
+            await server.run(server_in, write_stream, server.create_initialization_options())
+            group.cancel_scope.cancel()
+
+
+def invalid_message_reply(error: Exception) -> JSONRPCError | None:
+    """The JSON-RPC error for a line the SDK could not read: a parse error (no id) for text that is not
+    JSON; "invalid request" naming the id for a request (it has a method) that is malformed. Nothing for
+    a malformed message without a method: it may be a reply, and its id is not ours to answer."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return None
+    problems = error.errors(include_url=False)
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=PARSE_ERROR, message="Parse error: not JSON"))
+    message = next((p["input"] for p in problems if isinstance(p.get("input"), dict)), None)
+    if message is None or not {"method", "result", "error"} & message.keys():  # [], {}, 5: no id to name
+        return JSONRPCError(
+            jsonrpc="2.0",
+            id=None,
+            error=ErrorData(code=INVALID_REQUEST, message="Invalid request: not a JSON-RPC message"),
+        )
+    if "method" not in message:
+        return None
+    request_id = message.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, (int, str)):
+        return None
+    where = sorted(
+        {".".join(str(part) for part in p["loc"][1:]) for p in problems if p["loc"][:1] == ("JSONRPCRequest",)}
+    )
+    detail = f": check {', '.join(w for w in where if w)}" if any(where) else ""
+    return JSONRPCError(
+        jsonrpc="2.0", id=request_id, error=ErrorData(code=INVALID_REQUEST, message=f"Invalid request{detail}")
+    )
 
 
 def http_server(app: Any, host: str, port: int, timeouts: RequestTimeouts | None = None) -> uvicorn.Server:

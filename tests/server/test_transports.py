@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -154,3 +157,57 @@ def test_loopback_generates_a_token_when_none_is_given() -> None:
     plan = plan_http("127.0.0.1", 8000, None, [])
     assert plan.generated and len(plan.token) >= 32
     assert plan.security.enable_dns_rebinding_protection
+
+
+def test_stdio_answers_a_malformed_request_instead_of_leaving_its_caller_waiting(tmp_path: Path) -> None:
+    """A line with an id that is not a valid request (params not an object, no JSON at all) gets a
+    JSON-RPC error, so a client waiting on that id does not hang; the session goes on serving."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batch_mcp"],
+        env=server_env(tmp_path),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    lines = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": 5},
+        {"jsonrpc": "2.0", "id": "four", "method": 4},
+        {"jsonrpc": "2.0", "id": 5},  # neither request nor reply: invalid, but its id is never echoed
+    ]
+    raw = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+    raw += b"{not json\n[]\n" + json.dumps({"jsonrpc": "2.0", "id": 6, "method": "ping"}).encode() + b"\n"
+    replies: list[dict[str, Any]] = []
+    try:
+        proc.stdin.write(raw)
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not any(reply.get("id") == 6 for reply in replies):  # the ping after the bad lines
+            assert time.monotonic() < deadline, replies
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            if ready:
+                line = proc.stdout.readline()
+                assert line, replies  # the server must not have gone away
+                replies.append(json.loads(line))
+    finally:
+        proc.kill()
+        proc.wait()
+    by_id = {reply.get("id"): reply for reply in replies}
+    assert by_id[3]["error"]["code"] == -32600 and "params" in by_id[3]["error"]["message"]
+    assert by_id["four"]["error"]["code"] == -32600
+    assert 5 not in by_id
+    nameless = sorted(reply["error"]["code"] for reply in replies if reply.get("id") is None)
+    assert nameless == [-32700, -32600, -32600]  # not JSON: parse error; not a message ({"id": 5}, []): invalid
+    assert by_id[6]["result"] == {}  # still serving
+    assert "Traceback" not in json.dumps(replies)
