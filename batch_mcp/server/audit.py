@@ -1,7 +1,8 @@
 """Append-only audit log of every call that could change something (JSON lines).
 
 One line per non-read call: time, tool, arguments with secrets masked, outcome (ok, error,
-invalid, refused, declined: the user said no, cancelled: the user dismissed the question, dry_run),
+invalid, refused, declined: the user said no, cancelled: the user dismissed the question (or the client
+cancelled during it), interrupted: the client cancelled the call while it ran, detail says how far, dry_run),
 Batch request-id, the reply's headers of a create or action (eTag, new entity URL), and the HTTP
 principal when there is one (with Entra ID sign-in, the user's object id, tenant and name).
 A long list argument (thousands of tasks) is kept as its length and a SHA-256 of its canonical

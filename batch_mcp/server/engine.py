@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import mcp_types as types
 from jsonschema import Draft202012Validator
 
@@ -107,7 +108,16 @@ class Engine:
             result = render.json_result(f"Dry run of {tool.name}: nothing was changed.", decision.plan)
             return outcome.done("dry_run", result)
         if isinstance(decision, Confirm):
-            answer = await ctx.asker(decision.question, bound=decision.bound)
+            try:
+                answer = await ctx.asker(decision.question, bound=decision.bound)
+            except anyio.get_cancelled_exc_class():  # the client gave up while the user was asked
+                outcome.done(
+                    "cancelled",
+                    render.error_result(
+                        "The client cancelled the call during the question; nothing was sent to Batch."
+                    ),
+                )
+                raise
             if answer == "cannot":
                 return outcome.done("refused", render.error_result(decision.unasked))
             if answer != "accept":
@@ -135,6 +145,11 @@ class Engine:
                 request_id=getattr(exc, "request_id", None),
             )
         except NeedsInput:  # a routed call's question for the user (2026-07-28): the MCP handler asks it
+            raise
+        except anyio.get_cancelled_exc_class():  # the client gave up mid-call: it gets no reply, the log says how far
+            sent = f" ({ctx.partial})" if ctx.partial else ""
+            text = f"The client cancelled {tool.name} while it ran; it may have partly reached Batch{sent}."
+            outcome.done("interrupted", render.error_result(text))
             raise
         except Exception as exc:  # a fault of ours: a tool error for the model, the traceback for the log
             logger.exception("%s failed unexpectedly", tool.name)

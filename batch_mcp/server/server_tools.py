@@ -71,6 +71,9 @@ class CallContext:
     # Secrets a handler found that the arguments do not show by name (a template's values filling a
     # DB_PASSWORD entry): scrubbed from the result and the audit log like the arguments' own.
     secrets: set[str] = field(default_factory=set)
+    # How far a long call has got with Batch ("100 of 250 task(s) acknowledged"): the audit log says it when
+    # the client cancels the call, since the cancelled call gets no reply.
+    partial: str | None = None
 
 
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[types.CallToolResult]]

@@ -226,6 +226,7 @@ async def submit(ctx: CallContext, args: dict[str, Any]) -> types.CallToolResult
     await progress(0, len(tasks), f"submitting {len(tasks)} task(s) to job {job_id}")
 
     async def on_progress(done: int, total: int) -> None:
+        ctx.partial = f"{done} of {total} task(s) acknowledged by Batch, each sent once"
         await progress(done, total, f"{done}/{total} task(s) submitted")
 
     result = await ctx.engine.client.add_tasks(job_id, tasks, concurrency=CONCURRENCY, on_progress=on_progress)

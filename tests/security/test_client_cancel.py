@@ -1,0 +1,100 @@
+"""A client that cancels a call mid-way (notifications/cancelled) never leaves the record silent.
+
+The attack: `tasks_submit` of 250 tasks; Batch has acknowledged the first 100 when the client gives
+up. Tasks must never be sent twice, and since the cancelled call gets no reply, the audit log must say
+that the call was interrupted and how far it got. A cancel while the user is being asked must send
+nothing and be recorded as such.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+
+from tests.security.conftest import scripted_server
+
+pytestmark = pytest.mark.anyio
+
+
+def audit_entries(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def test_a_submit_cancelled_mid_way_is_audited_with_what_batch_acknowledged(tmp_path: Path) -> None:
+    sent_ids: list[str] = []
+    first_answered, all_sent = anyio.Event(), anyio.Event()
+    never = anyio.Event()
+
+    async def batch(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        ids = [task["id"] for task in body["value"]]
+        sent_ids.extend(ids)
+        if len(sent_ids) >= 250:
+            all_sent.set()
+        if "t0" not in ids:
+            await never.wait()  # Batch is slow with the rest
+        first_answered.set()
+        return httpx2.Response(200, json={"value": [{"status": "Success", "taskId": i} for i in ids]})
+
+    tasks = [{"id": f"t{i}", "commandLine": "true"} for i in range(250)]
+    async with scripted_server(tmp_path, batch) as client:
+        async with anyio.create_task_group() as group:
+
+            async def submit() -> None:
+                await client.call_tool("tasks_submit", {"job_id": "j", "tasks": tasks})
+
+            group.start_soon(submit)
+            with anyio.fail_after(10):
+                await first_answered.wait()
+                await all_sent.wait()
+            group.cancel_scope.cancel()  # the client gives up: notifications/cancelled
+        for _ in range(1000):  # the cancelled call's record is written as the cancel reaches it
+            if audit_entries(tmp_path):
+                break
+            await anyio.sleep(0.01)
+        listed = await client.list_tools()  # the session goes on
+    assert listed.tools
+    assert sorted(sent_ids) == sorted(task["id"] for task in tasks)  # each task sent once, none again
+    [entry] = audit_entries(tmp_path)
+    assert entry["tool"] == "tasks_submit" and entry["outcome"] == "interrupted", entry
+    assert "100 of 250" in entry["detail"], entry
+
+
+async def test_a_call_cancelled_while_the_user_is_asked_sends_nothing_and_is_recorded(tmp_path: Path) -> None:
+    methods: list[str] = []
+    asked = anyio.Event()
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        methods.append(request.method)
+        return httpx2.Response(
+            200, json={"id": "j", "state": "active", "executionInfo": {}, "poolInfo": {"poolId": "p"}}
+        )
+
+    async def user_never_answers(context: Any, params: Any) -> Any:
+        asked.set()
+        await anyio.Event().wait()
+
+    async with scripted_server(tmp_path, batch, elicitation=user_never_answers) as client:
+        async with anyio.create_task_group() as group:
+
+            async def delete() -> None:
+                await client.call_tool("job_delete", {"job_id": "j"})
+
+            group.start_soon(delete)
+            with anyio.fail_after(10):
+                await asked.wait()
+            group.cancel_scope.cancel()
+        for _ in range(1000):
+            if audit_entries(tmp_path):
+                break
+            await anyio.sleep(0.01)
+    assert "DELETE" not in methods
+    [entry] = audit_entries(tmp_path)
+    assert entry["tool"] == "job_delete" and entry["outcome"] == "cancelled", entry
+    assert "nothing was sent" in entry["detail"], entry
