@@ -175,6 +175,13 @@ class Settings(BaseSettings):
         description="Host names clients use, required on a non-loopback bind",
         json_schema_extra=SERVE_ONLY,
     )
+    http_max_sessions: int = Field(
+        1000,
+        ge=1,
+        description="HTTP sessions open at once (about 40 KB each); more are refused with 503 until one "
+        "ends or idles out (30 min)",
+        json_schema_extra=SERVE_ONLY,
+    )
 
     # -- HTTP sign-in with Microsoft Entra ID (each user acts as themselves in Batch) ---------------
     http_auth: Literal["token", "entra"] = Field(

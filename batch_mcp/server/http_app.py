@@ -44,4 +44,13 @@ def http_application(settings: Settings, server: Server[Any], runtime_ref: Any) 
             required_scopes=entra.required_scopes,
             resource_metadata_url=entra.resource_metadata_url,
         )
-    return http_app(server, settings.host, settings.port, plan, extra_routes=routes, entra=entra), plan
+    app = http_app(
+        server,
+        settings.host,
+        settings.port,
+        plan,
+        extra_routes=routes,
+        entra=entra,
+        max_sessions=settings.http_max_sessions,
+    )
+    return app, plan

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 MCP_PATH = "/mcp"
+DEFAULT_MAX_SESSIONS = 1000  # the `http_max_sessions` setting's default; each open session costs about 40 KB
 
 
 class TransportConfigError(ValueError):
@@ -119,8 +120,10 @@ def http_app(
     plan: HttpPlan,
     extra_routes: list[Route] | None = None,
     entra: EntraAuthorization | None = None,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
 ) -> Any:
-    """The Streamable HTTP app: behind the plan's static token, or Entra ID sign-in when `entra` is given."""
+    """The Streamable HTTP app: behind the plan's static token, or Entra ID sign-in when `entra` is given.
+    At `max_sessions` open sessions a new one is refused (503) until one ends or idles out."""
     if entra is None:
         assert plan.token is not None
         verifier: Any = StaticTokenVerifier(plan.token)
@@ -139,6 +142,7 @@ def http_app(
         auth=auth,
         token_verifier=verifier,
         custom_starlette_routes=extra_routes,
+        max_sessions=max_sessions,
     )
     return entra.wrap(app) if entra is not None else app
 

@@ -157,7 +157,8 @@ async def http_serve(tmp_path: Path, **overrides: Any) -> AsyncIterator[HttpServ
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(16)
     plan = plan_http("127.0.0.1", port, token, [])
-    app = http_app(server, "127.0.0.1", port, plan, extra_routes=file_routes(ref, plan.security))
+    routes = file_routes(ref, plan.security)
+    app = http_app(server, "127.0.0.1", port, plan, extra_routes=routes, max_sessions=settings.http_max_sessions)
     web = _QuietServer(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
     try:
         async with anyio.create_task_group() as group:
