@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import httpx2
+import mcp_types as types
 import pytest
 
 from tests.security.conftest import scripted_server
@@ -43,7 +44,8 @@ async def test_a_submit_cancelled_mid_way_is_audited_with_what_batch_acknowledge
         return httpx2.Response(200, json={"value": [{"status": "Success", "taskId": i} for i in ids]})
 
     tasks = [{"id": f"t{i}", "commandLine": "true"} for i in range(250)]
-    async with scripted_server(tmp_path, batch) as client:
+    # MockTransport also takes an async handler (the client is async): this Batch can keep a request waiting
+    async with scripted_server(tmp_path, batch) as client:  # pyright: ignore[reportArgumentType]
         async with anyio.create_task_group() as group:
 
             async def submit() -> None:
@@ -98,3 +100,44 @@ async def test_a_call_cancelled_while_the_user_is_asked_sends_nothing_and_is_rec
     [entry] = audit_entries(tmp_path)
     assert entry["tool"] == "job_delete" and entry["outcome"] == "cancelled", entry
     assert "nothing was sent" in entry["detail"], entry
+
+
+async def test_two_questions_pending_at_once_get_their_own_answers(tmp_path: Path) -> None:
+    """Two destructive calls ask at the same time; the user says yes to one and no to the other, in the
+    opposite order: each answer acts on its own call only."""
+    deleted: list[str] = []
+    both_asked = anyio.Event()
+    questions: list[str] = []
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        job = request.url.path.rsplit("/", 1)[-1]
+        if request.method == "DELETE":
+            deleted.append(job)
+            return httpx2.Response(202)
+        return httpx2.Response(
+            200, json={"id": job, "state": "active", "executionInfo": {}, "poolInfo": {"poolId": "p"}}
+        )
+
+    async def user(context: Any, params: Any) -> Any:
+        questions.append(params.message)
+        if len(questions) == 2:
+            both_asked.set()
+        await both_asked.wait()
+        if "keep" in params.message:
+            await anyio.sleep(0.05)  # answered last
+            return types.ElicitResult(action="decline")
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    results: dict[str, Any] = {}
+    async with scripted_server(tmp_path, batch, elicitation=user) as client, anyio.create_task_group() as group:
+        for job in ("keep", "drop"):
+
+            async def delete(job: str = job) -> None:
+                results[job] = await client.call_tool("job_delete", {"job_id": job})
+
+            group.start_soon(delete)
+    assert deleted == ["drop"]
+    assert "accepted" in results["drop"].content[0].text
+    assert "Not done: the user declined" in results["keep"].content[0].text
+    outcomes = {entry["arguments"]["job_id"]: entry["outcome"] for entry in audit_entries(tmp_path)}
+    assert outcomes == {"keep": "declined", "drop": "ok"}
