@@ -29,7 +29,7 @@ from batch_mcp.server.confirmations import ConfirmState, InMemoryUsedStates, Use
 from batch_mcp.server.resources import resource_handlers
 from batch_mcp.server.runtime import BackendUnavailable, Runtime
 from batch_mcp.server.selection import Selection
-from batch_mcp.server.server_tools import NeedsInput, ServerTool
+from batch_mcp.server.server_tools import NeedsInput, QuestionExpired, ServerTool
 from batch_mcp.server.users import current_user
 from batch_mcp.server.workflows.prompts import prompt_handlers, workflow_prompts
 from batch_mcp.settings import Settings
@@ -42,7 +42,9 @@ logger = logging.getLogger(__name__)
 
 NAME = "batch-mcp"
 CONFIRM_KEY = "confirm"
-CONFIRM_TTL_SECONDS = 300.0  # the request state is sealed and bound to the exact call by RequestStateBoundary
+# How long a question to the user stands: the sealed request state of a 2026-07-28 client (bound to
+# the exact call by RequestStateBoundary) and an elicitation of a handshake-era client both expire.
+CONFIRM_TTL_SECONDS = 300.0
 CONFIRM_SCHEMA = {
     "type": "object",
     "properties": {"confirm": {"type": "boolean", "title": "Go ahead", "description": "Yes, do it"}},
@@ -102,8 +104,10 @@ def _asker(
             raise NeedsInput(question, bound)
         if not _can_elicit(ctx):
             return "cannot"
-        result = await ctx.session.elicit_form(question, CONFIRM_SCHEMA, related_request_id=ctx.request_id)
-        return _answer(result)
+        with anyio.move_on_after(CONFIRM_TTL_SECONDS):  # a client that went away must not leave it pending
+            result = await ctx.session.elicit_form(question, CONFIRM_SCHEMA, related_request_id=ctx.request_id)
+            return _answer(result)
+        raise QuestionExpired(CONFIRM_TTL_SECONDS)
 
     return ask
 

@@ -2,7 +2,8 @@
 
 One line per non-read call: time, tool, arguments with secrets masked, outcome (ok, error,
 invalid, refused, declined: the user said no, cancelled: the user dismissed the question (or the client
-cancelled during it), interrupted: the client cancelled the call while it ran, detail says how far, dry_run),
+cancelled during it), expired: nobody answered the question within its lifetime, nothing was sent,
+interrupted: the client cancelled the call while it ran, detail says how far, dry_run),
 Batch request-id, the reply's headers of a create or action (eTag, new entity URL), and the HTTP
 principal when there is one (with Entra ID sign-in, the user's object id, tenant and name).
 A long list argument (thousands of tasks) is kept as its length and a SHA-256 of its canonical

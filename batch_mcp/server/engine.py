@@ -28,7 +28,7 @@ from batch_mcp.server import lean, render
 from batch_mcp.server.audit import AuditLog
 from batch_mcp.server.errors import batch_error_text
 from batch_mcp.server.guardrails import Confirm, DryRun, Guardrails, Refuse
-from batch_mcp.server.server_tools import AnyTool, CallContext, NeedsInput, ServerTool
+from batch_mcp.server.server_tools import AnyTool, CallContext, NeedsInput, QuestionExpired, ServerTool
 from batch_mcp.server.summary import summarize
 
 if TYPE_CHECKING:
@@ -118,6 +118,12 @@ class Engine:
                     ),
                 )
                 raise
+            except QuestionExpired as expired:  # nobody answered: a late yes must not act on a stale question
+                text = (
+                    f"Not done: the question about {tool.name} expired after {expired.seconds:g} s without an "
+                    "answer; nothing was sent to Batch. Call again to be asked again."
+                )
+                return outcome.done("expired", render.error_result(text))
             if answer == "cannot":
                 return outcome.done("refused", render.error_result(decision.unasked))
             if answer != "accept":

@@ -37,6 +37,14 @@ async def no_progress(progress: float, total: float | None = None, message: str 
     return None
 
 
+class QuestionExpired(Exception):
+    """The user was asked and no answer came within the question's lifetime: nothing was done."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no answer within {seconds:g} s")
+        self.seconds = seconds
+
+
 class NeedsInput(Exception):
     """Ask the user through an InputRequiredResult (2026-07-28 clients): control flow that leaves the
     call, through any router that runs it, up to the MCP handler, never a tool's fault."""

@@ -141,3 +141,50 @@ async def test_two_questions_pending_at_once_get_their_own_answers(tmp_path: Pat
     assert "Not done: the user declined" in results["keep"].content[0].text
     outcomes = {entry["arguments"]["job_id"]: entry["outcome"] for entry in audit_entries(tmp_path)}
     assert outcomes == {"keep": "declined", "drop": "ok"}
+
+
+async def test_a_question_nobody_answers_expires_and_sends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that never answers (it went away, or the user walked off) must not keep a destructive
+    call waiting until the session idles out, ready to run on a late yes: the question expires."""
+    from batch_mcp.server import app
+
+    monkeypatch.setattr(app, "CONFIRM_TTL_SECONDS", 0.5)  # five minutes in the product
+    methods: list[str] = []
+    returned = anyio.Event()
+    answers: list[str] = []
+
+    def batch(request: httpx2.Request) -> httpx2.Response:
+        methods.append(request.method)
+        if request.method == "DELETE":
+            return httpx2.Response(202)
+        return httpx2.Response(
+            200, json={"id": "j", "state": "active", "executionInfo": {}, "poolInfo": {"poolId": "p"}}
+        )
+
+    async def user(context: Any, params: Any) -> Any:
+        if not answers:  # the first question: answered yes only after the call has come back
+            answers.append("late")
+            with anyio.move_on_after(10, shield=True):  # a cancel from the server does not stop this user
+                await returned.wait()
+        else:
+            answers.append("prompt")
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async with scripted_server(tmp_path, batch, elicitation=user) as client:
+        with anyio.fail_after(10):
+            expired = await client.call_tool("job_delete", {"job_id": "j"})
+        returned.set()
+        await anyio.sleep(0.1)  # the late yes reaches the server, which has stopped waiting for it
+        assert "DELETE" not in methods
+        with anyio.fail_after(10):
+            again = await client.call_tool("job_delete", {"job_id": "j"})  # asked again, answered at once
+    assert expired.is_error
+    text = expired.content[0].text
+    assert "expired after 0.5 s" in text and "nothing was sent" in text and "call again" in text.lower(), text
+    assert not again.is_error and methods.count("DELETE") == 1, again
+    first, second = audit_entries(tmp_path)
+    assert first["tool"] == "job_delete" and first["outcome"] == "expired", first
+    assert "nothing was sent" in first["detail"], first
+    assert second["outcome"] == "ok", second
