@@ -44,7 +44,9 @@ VM_REIMAGE_FROM = "2024-07-01.20.0"  # the first version whose reimage is for vi
 def wire(ctx: Ctx, entity: Entity, *, stats: bool = False) -> dict[str, Any]:
     """The entity's stored body (current names; the response shaping gives the version's), without
     the user-account passwords a pool (or an auto pool) was created with: they are never read back."""
-    body = _without_passwords(entity.body)
+    # only pools, jobs and schedules can hold user accounts (a pool's, or an auto pool's): task and
+    # node reads, the bulk of the traffic, stay a shallow copy
+    body = _without_passwords(entity.body) if entity.kind in _WITH_USER_ACCOUNTS else dict(entity.body)
     if stats:
         b = ctx.backend
         body["stats"] = {
@@ -54,6 +56,9 @@ def wire(ctx: Ctx, entity: Entity, *, stats: bool = False) -> dict[str, Any]:
             "task": b.task_stats,
         }[entity.kind](entity)
     return body
+
+
+_WITH_USER_ACCOUNTS = frozenset({"pool", "job", "schedule"})
 
 
 def _without_passwords(value: Any) -> Any:

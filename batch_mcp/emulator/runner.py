@@ -71,6 +71,19 @@ class RunResult:
         return self.failure is None and self.exit_code == 0
 
 
+def ended(begin: float, code: int | None, *, killed: bool, timed_out: bool) -> RunResult:
+    """The result of a task process that has exited with `code` (negative: ended by that signal,
+    reported as a shell would, 128 + signal)."""
+    if code is not None and code < 0:
+        code = 128 - code
+    result = RunResult(begin, time.time(), exit_code=code, killed=killed, timed_out=timed_out)
+    if timed_out:
+        result.failure = failure(
+            "MaxWallClockTimeExceeded", "The task ran longer than its maxWallClockTime and was ended."
+        )
+    return result
+
+
 def failure(code: str, message: str, category: str = "usererror", **details: str) -> dict[str, Any]:
     out: dict[str, Any] = {"category": category, "code": code, "message": message}
     if details:
@@ -272,15 +285,7 @@ class ProcessRunner:
             self._running.pop(spec.key, None)
         killed = spec.key in self._killed
         self._killed.discard(spec.key)
-        code = proc.returncode
-        if code is not None and code < 0:
-            code = 128 - code  # ended by a signal: report it as a shell would (128 + signal)
-        result = RunResult(begin, time.time(), exit_code=code, killed=killed, timed_out=timed_out)
-        if timed_out:
-            result.failure = failure(
-                "MaxWallClockTimeExceeded", "The task ran longer than its maxWallClockTime and was ended."
-            )
-        return result
+        return ended(begin, proc.returncode, killed=killed, timed_out=timed_out)
 
     def kill(self, key: str) -> bool:
         proc = self._running.get(key)

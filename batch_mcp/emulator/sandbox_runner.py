@@ -33,6 +33,7 @@ from batch_mcp.emulator.runner import (
     StartedHook,
     container_failure,
     empty_outputs,
+    ended,
     failure,
     find_program,
     node_folder,
@@ -297,13 +298,7 @@ class SandboxRunner:
             self._where.pop(spec.key, None)
         killed = spec.key in self._killed
         self._killed.discard(spec.key)
-        result = RunResult(begin, time.time(), exit_code=128 - code if code < 0 else code, killed=killed)
-        result.timed_out = timed_out
-        if timed_out:
-            result.failure = failure(
-                "MaxWallClockTimeExceeded", "The task ran longer than its maxWallClockTime and was ended."
-            )
-        return result
+        return ended(begin, code, killed=killed, timed_out=timed_out)
 
     def kill(self, key: str) -> bool:
         agent = self._where.get(key)

@@ -58,7 +58,7 @@ def provision() -> Toolchain:
         raise ToolchainError("npm is not on PATH: the conformance tests need Node.js (>= 20) with npm")
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / ".lock"):
+    with locked(root / ".lock"):
         node = _system_node() or _ensure(npm, root, NODE_SPEC) / "node_modules" / ".bin" / "node"
         handshake = _ensure(npm, root, CONFORMANCE_HANDSHAKE_SPEC)
         stateless = _ensure(npm, root, CONFORMANCE_STATELESS_SPEC)
@@ -138,7 +138,7 @@ def _ensure(npm: str, root: Path, spec: str) -> Path:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     with path.open("a", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -155,6 +155,6 @@ def npm_tool(spec: str, name: str) -> list[str]:
         raise ToolchainError("npm is not on PATH: this test needs Node.js (>= 20) with npm")
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / ".lock"):
+    with locked(root / ".lock"):
         folder = _ensure(npm, root, spec)
     return [shutil.which("node") or "node", str(_bin_script(_package_dir(folder, spec), name))]

@@ -10,16 +10,13 @@ from installing over each other. Cache location: as for the conformance toolchai
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conformance.toolchain import cache_dir
+from tests.conformance.toolchain import cache_dir, locked
 
 AZURE_CLI_SPEC = "azure-cli==2.91.0"  # pins azure-batch 15.0.0b1
 INSTALL_TIMEOUT_SECONDS = 600
@@ -62,13 +59,3 @@ def provision() -> Path:
                 raise AzureCliError(f"`{' '.join(step)}` failed: {done.stderr.strip()[-2000:]}")
         marker.write_text(AZURE_CLI_SPEC, encoding="utf-8")
     return az
-
-
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    with path.open("a", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
