@@ -412,6 +412,11 @@ async def test_one_user_cannot_take_every_watcher(
             assert "at most 2 resources can be watched at once by one user" in str(refused.value)
             async with alice.listen(resource_subscriptions=uris[:2]) as alice_events:
                 assert alice_events.honored.resource_subscriptions == uris[:2]
+                async with signed_in(server, idp.token(ALICE), "legacy") as alice_again:
+                    with warnings.catch_warnings(), pytest.raises(MCPError) as also_refused:  # the other route
+                        warnings.simplefilter("ignore", MCPDeprecationWarning)
+                        await alice_again.subscribe_resource(uris[2])
+                    assert "by one user" in str(also_refused.value)
                 async with bob.listen(resource_subscriptions=[uris[2]]) as bob_events:  # room left for Bob
                     assert bob_events.honored.resource_subscriptions == [uris[2]]
 
